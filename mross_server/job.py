@@ -1,0 +1,91 @@
+"""What a sketch job is: its inputs, the progress it reports and the results it yields.
+
+These dataclasses are the boundary between the sketch pipeline and everything that drives it
+(the `mross` CLI, the ZeroMQ server). Coordinates are always in the photo's own pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class SketchCancelled(Exception):
+    """Raised by the pipeline when its cancel check turned true; finished rounds were already delivered."""
+
+
+class SketchInputError(ValueError):
+    """Bad input a user can fix (unreadable image, empty ROI, too few strokes); the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class Roi:
+    """An axis-aligned region of interest in photo pixels: top-left corner plus size."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """The region as (x0, y0, x1, y1)."""
+        return (self.x, self.y, self.x + self.width, self.y + self.height)
+
+
+@dataclass(frozen=True)
+class SketchParams:
+    """User-facing knobs of one sketch job. `None` means "take the preset's value"."""
+
+    strokes: int = 48
+    preset: str = "fast"
+    iterations: int | None = None
+    sketches: int = 1
+    seed: int = 0
+    freeze_previous: bool = False
+    roi_weight: float | None = None
+    objective: str | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report from inside a round's optimization."""
+
+    round: int
+    rounds: int
+    iteration: int
+    iterations: int
+    loss: float
+    best_loss: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """All strokes as they stand after round `index` (1-based), and which of them this round added.
+
+    `points` has shape [n, 4, 2] (cubic Bézier control points, photo pixels) and `half_widths`
+    shape [n] (diffvg convention: the drawn line is twice as wide).
+    """
+
+    index: int
+    rounds: int
+    roi: Roi | None
+    points: np.ndarray
+    half_widths: np.ndarray
+    added: tuple[int, ...]
+    loss: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SketchResult:
+    """A finished job: photo size, one RoundResult per round, and how it was made."""
+
+    width: int
+    height: int
+    rounds: tuple[RoundResult, ...]
+    objective: str
+    backbones: tuple[str, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
