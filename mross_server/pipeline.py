@@ -1,0 +1,227 @@
+"""MROSS multi-round sketching: round 1 draws the whole scene, each later round adds detail in an ROI.
+
+The stroke budget N is split between rounds in proportion to each region's edges (exactly N in
+total). Every round appends its strokes, starting on the region's strongest contours, and runs a
+fresh Adam over all strokes (or only the new ones with `freeze_previous`), keeping the best state.
+In ROI rounds the objective adds a zoomed view: the sketch's ROI window rendered at full loss
+resolution against the photo's ROI crop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mross_server.backbones import hed_weights_path, load_clip, load_vgg16
+from mross_server.budget import allocate_strokes
+from mross_server.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
+from mross_server.contours import EdgeAnalysis, analyse_edges
+from mross_server.image_io import load_photo
+from mross_server.init_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uniform_points
+from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_server.losses import PairTerm
+from mross_server.losses.clip import ClipLoss
+from mross_server.losses.ink import InkLoss
+from mross_server.losses.vgg import VggLoss
+from mross_server.objective import Objective, build_view, parse_objective
+from mross_server.optimizer import StepReport, optimize_strokes
+from mross_server.presets import Preset, get_preset
+from mross_server.regions import clip_rois
+
+log = logging.getLogger(__name__)
+
+# Contour pieces are cut to this fraction of the analysed view's long side: long enough to carry a
+# shape, short enough for one cubic to follow it.
+PIECE_FRACTION = 0.15
+# Later seeds start from slightly jittered contour strokes so best-of-K has something to choose from.
+SEED_JITTER = 1.0
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; 'cuda' without a GPU is a SketchInputError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SketchInputError("--device cuda was asked for, but PyTorch sees no CUDA GPU on this machine")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class _Region:
+    """One round's region: its box in photo pixels and the edges found in it."""
+
+    roi: Roi | None
+    box: Box
+    analysis: EdgeAnalysis
+    analysis_size: tuple[int, int]
+
+
+class SketchEngine:
+    """Holds the loss backbones warm and runs sketch jobs on one device, one at a time."""
+
+    def __init__(self, device: str = "auto", clip_weights: str | Path | None = None, allow_download: bool = False) -> None:
+        self.device = resolve_device(device)
+        self.notes: list[str] = []
+        weights = hed_weights_path()
+        self.vgg = load_vgg16(weights).to(self.device) if weights.is_file() else None
+        if self.vgg is None:
+            self.notes.append(f"VGG16/HED weights not found at {weights} (install.py fetches them); the vgg term is off")
+        clip = load_clip("RN101", clip_weights, allow_download=allow_download, device=self.device)
+        self.clip = clip.model
+        if not clip.found:
+            self.notes.append(clip.note)
+        for note in self.notes:
+            log.info(note)
+
+    @property
+    def backbones(self) -> tuple[str, ...]:
+        """Names of the loaded loss networks."""
+        return tuple(name for name, model in (("vgg16-hed", self.vgg), ("clip-RN101", self.clip)) if model is not None)
+
+    def sketch(
+        self,
+        image: bytes | str | Path | np.ndarray,
+        rois: Sequence[Roi],
+        params: SketchParams,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_round: Callable[[RoundResult], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> SketchResult:
+        """Sketch a photo in 1 + len(rois) rounds; see the module docstring.
+
+        `image` is encoded bytes, a path, or an [H, W, 3] float array in [0, 1]. Rounds are handed to
+        `on_round` as they finish. Raises SketchInputError for bad input and SketchCancelled when
+        `cancelled()` turns true (checked every iteration).
+        """
+        photo = image if isinstance(image, np.ndarray) else load_photo(image)
+        height, width = photo.shape[:2]
+        rois, notes = clip_rois(list(rois), width, height)
+        rounds = 1 + len(rois)
+        if params.strokes < rounds:
+            raise SketchInputError(f"{params.strokes} strokes cannot be spread over {rounds} rounds; ask for at least {rounds}")
+        if params.sketches < 1:
+            raise SketchInputError("the number of sketches (seeds) must be at least 1")
+        try:
+            preset = get_preset(params.preset)
+            objective = parse_objective(params.objective or (preset.clip_objective if self.clip is not None else preset.offline_objective))
+        except ValueError as error:
+            raise SketchInputError(str(error)) from None
+        iterations = params.iterations if params.iterations is not None else preset.iterations
+        roi_weight = params.roi_weight if params.roi_weight is not None else preset.roi_weight
+
+        canvas = Canvas(width, height, preset.resolution)
+        photo_t = to_tensor(photo, self.device)
+        regions = [self._region(photo, None, (0, 0, width, height), preset)]
+        regions += [self._region(photo, roi, roi.box, preset) for roi in rois]
+        budget = allocate_strokes([_edges_inside(regions[0], r.box) for r in regions], params.strokes)
+
+        rng = np.random.default_rng(params.seed)
+        generator = torch.Generator(self.device).manual_seed(params.seed)
+        factories = self._term_factories(params.strokes, preset.half_width)
+        whole_view = build_view(objective, factories, photo_view(photo_t, (0, 0, width, height), canvas.size), canvas.window, 1.0, preset.augmentations)
+
+        points = torch.zeros(params.sketches, 0, 4, 2, device=self.device)
+        results: list[RoundResult] = []
+        clock = _Eta(iterations * rounds)
+        for index, (region, count) in enumerate(zip(regions, budget), start=1):
+            started = time.perf_counter()
+            new = self._initial_strokes(region, count, canvas, params.sketches, rng)
+            points = torch.cat([points, new], dim=1)
+            views = [whole_view]
+            if region.roi is not None and roi_weight > 0:
+                zoom = view_size(region.box, preset.resolution)
+                views.append(build_view(objective, factories, photo_view(photo_t, region.box, zoom), canvas.to_canvas(region.box), roi_weight, preset.augmentations))
+            movable = torch.ones(points.shape[1], dtype=torch.bool, device=self.device)
+            if params.freeze_previous:
+                movable[: points.shape[1] - count] = False
+
+            def report(step: StepReport, index: int = index) -> None:
+                clock.step(step.seconds_per_iteration)
+                if on_progress is not None:
+                    on_progress(Progress(index, rounds, step.iteration, step.iterations, step.loss, step.best_loss, clock.eta()))
+
+            outcome = optimize_strokes(
+                points, movable, Objective(views, preset.half_width), iterations, generator,
+                eval_every=preset.eval_every, augment=preset.augmentations > 0, on_step=report, cancelled=cancelled,
+            )
+            if outcome.cancelled:
+                raise SketchCancelled(f"cancelled during round {index} of {rounds}")
+            best = int(outcome.losses.argmin())
+            points = outcome.points[best : best + 1].expand(params.sketches, -1, -1, -1).clone()
+            total = points.shape[1]
+            result = RoundResult(
+                index=index,
+                rounds=rounds,
+                roi=region.roi,
+                points=points[0].cpu().numpy().astype(np.float64) * canvas.scale,
+                half_widths=np.full(total, preset.half_width * canvas.scale),
+                added=tuple(range(total - count, total)),
+                loss=float(outcome.losses[best]),
+                seconds=time.perf_counter() - started,
+            )
+            results.append(result)
+            if on_round is not None:
+                on_round(result)
+        objective_name = "+".join(name if w == 1 else f"{w:g}*{name}" for w, name in objective)
+        return SketchResult(width, height, tuple(results), objective_name, self.backbones, tuple(self.notes + notes))
+
+    def _region(self, photo: np.ndarray, roi: Roi | None, box: Box, preset: Preset) -> _Region:
+        size = view_size(box, preset.analysis_size)
+        crop = photo_view(to_tensor(photo, torch.device("cpu")), box, size)[0].permute(1, 2, 0).numpy().astype(np.float64)
+        return _Region(roi, box, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size), size)
+
+    def _initial_strokes(self, region: _Region, count: int, canvas: Canvas, seeds: int, rng: np.random.Generator) -> Tensor:
+        """New strokes [seeds, count, 4, 2] in canvas units: best contour pieces, then random walks on edges."""
+        affine = view_to_canvas(region.box, region.analysis_size, canvas)
+        strokes = pieces_to_strokes(region.analysis.pieces, count, affine)
+        missing = count - len(strokes)
+        if missing > 0:
+            candidates = edge_pixels(region.analysis.edges)
+            if len(candidates):
+                starts = farthest_point_sample(candidates, missing, rng) @ affine[:, :2].T + affine[:, 2]
+            else:
+                starts = np.zeros((0, 2))
+            if len(starts) < missing:
+                starts = np.concatenate([starts, uniform_points(canvas.to_canvas(region.box), missing - len(starts), rng)])
+            strokes = np.concatenate([strokes, random_walk_strokes(starts, canvas.resolution, rng)])
+        seeded = np.repeat(strokes[None], seeds, axis=0)
+        seeded[1:] += rng.normal(0.0, SEED_JITTER, seeded[1:].shape)
+        return torch.tensor(seeded, dtype=torch.float32, device=self.device)
+
+    def _term_factories(self, strokes: int, half_width: float) -> dict[str, Callable[[], PairTerm]]:
+        factories: dict[str, Callable[[], PairTerm]] = {"ink": lambda: InkLoss(strokes, half_width)}
+        if self.vgg is not None:
+            factories["vgg"] = lambda: VggLoss(self.vgg)
+        if self.clip is not None:
+            factories["clip"] = lambda: ClipLoss(self.clip)
+        return factories
+
+
+def _edges_inside(whole: _Region, box: Box) -> int:
+    """Edge pixels of the whole-photo analysis that fall inside box (photo pixels)."""
+    height, width = whole.analysis_size
+    sx, sy = width / whole.box[2], height / whole.box[3]
+    x0, y0, x1, y1 = int(box[0] * sx), int(box[1] * sy), int(np.ceil(box[2] * sx)), int(np.ceil(box[3] * sy))
+    return int(whole.analysis.edges[y0:y1, x0:x1].sum())
+
+
+class _Eta:
+    """Remaining time of the whole job from the running seconds-per-iteration."""
+
+    def __init__(self, total_iterations: int) -> None:
+        self.remaining = total_iterations
+        self.per_iteration = 0.0
+
+    def step(self, seconds_per_iteration: float) -> None:
+        self.remaining = max(0, self.remaining - 1)
+        self.per_iteration = seconds_per_iteration
+
+    def eta(self) -> float:
+        return self.remaining * self.per_iteration

@@ -1,0 +1,49 @@
+"""Named speed/quality trade-offs. Every value can be overridden per job where SketchParams allows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How hard one job works.
+
+    resolution: long side of the optimization canvas (loss views) in pixels.
+    analysis_size: long side of the image on which contours are found for initialization.
+    offline_objective / clip_objective: the loss used without / with CLIP weights.
+    half_width: stroke half-width on the canvas (diffvg convention, CLIPasso uses 1.5 at 224).
+    roi_weight: weight of the zoomed ROI view in ROI rounds.
+    augmentations: augmented pairs per step (0 = plain pair only).
+    """
+
+    name: str
+    resolution: int
+    analysis_size: int
+    iterations: int
+    offline_objective: str
+    clip_objective: str
+    half_width: float = 1.5
+    roi_weight: float = 1.0
+    augmentations: int = 4
+    eval_every: int = 10
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        # Tiny and quick: for tests and for trying the plumbing, not for pictures.
+        Preset("test", resolution=96, analysis_size=160, iterations=6, offline_objective="ink", clip_objective="clip", augmentations=0, eval_every=3),
+        Preset("fast", resolution=224, analysis_size=384, iterations=150, offline_objective="ink", clip_objective="clip+vgg", augmentations=0),
+        Preset("standard", resolution=224, analysis_size=448, iterations=300, offline_objective="ink+vgg", clip_objective="clip+vgg", augmentations=2),
+        Preset("quality", resolution=224, analysis_size=512, iterations=800, offline_objective="ink+vgg", clip_objective="clip+vgg", augmentations=4),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called `name`; ValueError naming the choices otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
