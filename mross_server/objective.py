@@ -32,6 +32,13 @@ def parse_objective(spec: str) -> list[tuple[float, str]]:
     return terms
 
 
+def check_terms(spec: list[tuple[float, str]], available: Mapping[str, object]) -> None:
+    """ValueError naming the first term of spec that is not available (e.g. clip without weights)."""
+    unknown = [name for _, name in spec if name not in available]
+    if unknown:
+        raise ValueError(f"objective term {unknown[0]!r} is not available here (available: {', '.join(sorted(available))})")
+
+
 @dataclass(frozen=True)
 class View:
     """A canvas window (canvas units) rendered at size (h, w), scored by `loss` with this weight."""
@@ -66,9 +73,6 @@ def build_view(
     augmentations: int,
 ) -> View:
     """A view of `window` scored against the photo crop `target` [1, 3, h, w] by the terms in spec."""
-    unknown = [name for _, name in spec if name not in factories]
-    if unknown:
-        raise ValueError(f"objective term {unknown[0]!r} is not available here (available: {', '.join(sorted(factories))})")
     loss = WeightedLoss([(w, factories[name]()) for w, name in spec], n_aug=augmentations)
     loss.set_target(target)
     return View(window, tuple(target.shape[-2:]), weight, loss)

@@ -30,7 +30,7 @@ from mross_server.losses import PairTerm
 from mross_server.losses.clip import ClipLoss
 from mross_server.losses.ink import InkLoss
 from mross_server.losses.vgg import VggLoss
-from mross_server.objective import Objective, build_view, parse_objective
+from mross_server.objective import Objective, build_view, check_terms, parse_objective
 from mross_server.optimizer import StepReport, optimize_strokes
 from mross_server.presets import Preset, get_preset
 from mross_server.regions import clip_rois
@@ -111,6 +111,8 @@ class SketchEngine:
         try:
             preset = get_preset(params.preset)
             objective = parse_objective(params.objective or (preset.clip_objective if self.clip is not None else preset.offline_objective))
+            factories = self._term_factories(params.strokes, preset.canvas_half_width)
+            check_terms(objective, factories)
         except ValueError as error:
             raise SketchInputError(str(error)) from None
         iterations = params.iterations if params.iterations is not None else preset.iterations
@@ -124,7 +126,6 @@ class SketchEngine:
 
         rng = np.random.default_rng(params.seed)
         generator = torch.Generator(self.device).manual_seed(params.seed)
-        factories = self._term_factories(params.strokes, preset.half_width)
         whole_view = build_view(objective, factories, photo_view(photo_t, (0, 0, width, height), canvas.size), canvas.window, 1.0, preset.augmentations)
 
         points = torch.zeros(params.sketches, 0, 4, 2, device=self.device)
@@ -148,7 +149,7 @@ class SketchEngine:
                     on_progress(Progress(index, rounds, step.iteration, step.iterations, step.loss, step.best_loss, clock.eta()))
 
             outcome = optimize_strokes(
-                points, movable, Objective(views, preset.half_width), iterations, generator,
+                points, movable, Objective(views, preset.canvas_half_width), iterations, generator,
                 eval_every=preset.eval_every, augment=preset.augmentations > 0, on_step=report, cancelled=cancelled,
             )
             if outcome.cancelled:
@@ -161,7 +162,7 @@ class SketchEngine:
                 rounds=rounds,
                 roi=region.roi,
                 points=points[0].cpu().numpy().astype(np.float64) * canvas.scale,
-                half_widths=np.full(total, preset.half_width * canvas.scale),
+                half_widths=np.full(total, preset.canvas_half_width * canvas.scale),
                 added=tuple(range(total - count, total)),
                 loss=float(outcome.losses[best]),
                 seconds=time.perf_counter() - started,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# CLIPasso's canvas size, the scale at which preset half-widths are stated.
+REFERENCE_RESOLUTION = 224
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -12,7 +15,8 @@ class Preset:
     resolution: long side of the optimization canvas (loss views) in pixels.
     analysis_size: long side of the image on which contours are found for initialization.
     offline_objective / clip_objective: the loss used without / with CLIP weights.
-    half_width: stroke half-width on the canvas (diffvg convention, CLIPasso uses 1.5 at 224).
+    half_width: stroke half-width on a 224 px canvas (diffvg convention, as CLIPasso's 1.5); it
+        scales with the canvas, so the drawn line keeps its weight relative to the photo.
     roi_weight: weight of the zoomed ROI view in ROI rounds.
     augmentations: augmented pairs per step (0 = plain pair only).
     """
@@ -27,6 +31,11 @@ class Preset:
     roi_weight: float = 1.0
     augmentations: int = 4
     eval_every: int = 10
+
+    @property
+    def canvas_half_width(self) -> float:
+        """The stroke half-width in canvas units at this preset's resolution."""
+        return self.half_width * self.resolution / REFERENCE_RESOLUTION
 
 
 PRESETS: dict[str, Preset] = {

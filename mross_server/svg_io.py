@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 from lxml import etree
+from mross_shared.layers import layer_label, layer_stroke_indices, layer_visible
+
+from mross_server.job import RoundResult
 
 SVG_NS = "http://www.w3.org/2000/svg"
 INKSCAPE_NS = "http://www.inkscape.org/namespaces/inkscape"
@@ -30,6 +33,24 @@ class StrokeLayer:
     half_widths: np.ndarray
     color: str = "#000000"
     visible: bool = True
+
+
+def round_layers(rounds: tuple[RoundResult, ...] | list[RoundResult], mode: str, color: str = "#000000") -> list[StrokeLayer]:
+    """One layer per round, holding its strokes as `mode` ('snapshot' or 'delta') says."""
+    layers = []
+    for result in rounds:
+        keep = layer_stroke_indices(mode, len(result.points), result.added)
+        roi_number = None if result.roi is None else result.index - 1
+        layers.append(
+            StrokeLayer(
+                layer_label(result.index, len(keep), roi_number),
+                result.points[keep],
+                result.half_widths[keep],
+                color,
+                layer_visible(mode, result.index, result.rounds),
+            )
+        )
+    return layers
 
 
 def path_data(points: np.ndarray) -> str:

@@ -1,0 +1,93 @@
+"""The multi-round pipeline on a real photo with the quick `test` preset (offline objective)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mross_server.job import Roi, SketchCancelled, SketchInputError, SketchParams
+from mross_server.pipeline import SketchEngine
+
+PHOTO = Path(__file__).resolve().parents[1] / "examples" / "coffee.png"
+ROIS = [Roi(200, 180, 250, 200), Roi(100, 20, 300, 180)]
+
+
+@pytest.fixture(scope="module")
+def engine() -> SketchEngine:
+    return SketchEngine(device="cpu")
+
+
+def test_rounds_add_up_to_exactly_n_strokes_in_photo_pixels(engine):
+    delivered = []
+    result = engine.sketch(PHOTO.read_bytes(), ROIS, SketchParams(strokes=20, preset="test"), on_round=delivered.append)
+    assert (result.width, result.height) == (600, 400)
+    assert [r.index for r in result.rounds] == [1, 2, 3] and delivered == list(result.rounds)
+    added = [len(r.added) for r in result.rounds]
+    assert sum(added) == 20 and min(added) >= 1
+    final = result.rounds[-1]
+    assert final.points.shape == (20, 4, 2) and final.half_widths.shape == (20,)
+    assert sorted(i for r in result.rounds for i in r.added) == list(range(20))
+    # Round 2's new strokes start on the contours inside ROI 1.
+    x0, y0, x1, y1 = ROIS[0].box
+    starts = final.points[list(result.rounds[1].added)].mean(axis=1)
+    assert np.all((starts[:, 0] > x0 - 40) & (starts[:, 0] < x1 + 40) & (starts[:, 1] > y0 - 40) & (starts[:, 1] < y1 + 40))
+    assert result.objective == "ink" and "vgg16-hed" in result.backbones or result.backbones == ()
+
+
+def test_same_seed_same_sketch_and_freeze_keeps_earlier_rounds(engine):
+    params = SketchParams(strokes=12, preset="test", seed=3, freeze_previous=True)
+    first = engine.sketch(PHOTO, ROIS[:1], params)
+    second = engine.sketch(PHOTO, ROIS[:1], params)
+    assert np.array_equal(first.rounds[-1].points, second.rounds[-1].points)
+    kept = len(first.rounds[0].points)
+    assert np.array_equal(first.rounds[1].points[:kept], first.rounds[0].points)
+
+
+def test_optimization_lowers_the_loss_and_best_of_k_is_kept(engine):
+    reports = []
+    result = engine.sketch(PHOTO, [], SketchParams(strokes=16, preset="test", iterations=30, sketches=2), on_progress=reports.append)
+    assert reports[-1].iteration == 30 and reports[-1].best_loss <= reports[0].loss
+    assert result.rounds[0].loss == pytest.approx(reports[-1].best_loss, rel=1e-5)
+    assert all(r.eta_s >= 0 for r in reports)
+
+
+def test_cancel_stops_within_one_iteration(engine):
+    seen = []
+
+    def cancelled() -> bool:
+        return len(seen) >= 4
+
+    with pytest.raises(SketchCancelled):
+        engine.sketch(PHOTO, ROIS, SketchParams(strokes=12, preset="test", iterations=50), on_progress=seen.append, cancelled=cancelled)
+    assert len(seen) == 4
+
+
+def test_non_square_photo_keeps_its_aspect():
+    rng = np.random.default_rng(0)
+    photo = np.ones((60, 240, 3), dtype=np.float32)
+    photo[20:40, 30:210] = 0.1  # a long dark bar: its outline is the scene's contour
+    photo += rng.normal(0, 0.01, photo.shape).astype(np.float32)
+    result = SketchEngine(device="cpu").sketch(np.clip(photo, 0, 1), [], SketchParams(strokes=6, preset="test"))
+    ends = result.rounds[0].points[:, [0, 3]].reshape(-1, 2)
+    assert ends[:, 0].max() > 120 and ends[:, 1].max() < 60  # spans the wide photo, not squashed
+
+
+@pytest.mark.parametrize(
+    ("params", "rois", "message"),
+    [
+        (SketchParams(strokes=2, preset="test"), ROIS, "cannot be spread over 3 rounds"),
+        (SketchParams(preset="nope"), [], "unknown preset"),
+        (SketchParams(preset="test", objective="clip"), [], "not available"),
+        (SketchParams(preset="test"), [Roi(0, 0, 0, 10)], "zero area"),
+    ],
+)
+def test_bad_input_is_one_clear_sentence(engine, params, rois, message):
+    with pytest.raises(SketchInputError, match=message):
+        engine.sketch(PHOTO, rois, params)
+
+
+def test_undecodable_image(engine):
+    with pytest.raises(SketchInputError, match="not an image"):
+        engine.sketch(b"definitely not a png", [], SketchParams(preset="test"))

@@ -1,0 +1,115 @@
+"""The PyTorch stroke renderer: gradients, agreement with an independent rasterizer, windows, edge cases."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mross_server.renderer import render
+from mross_server.svg_io import StrokeLayer, to_svg
+
+
+def random_strokes(k: int, n: int, canvas: float = 64.0, spread: float = 0.3, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    start = torch.rand(k, n, 1, 2, generator=generator) * canvas
+    steps = (torch.rand(k, n, 3, 2, generator=generator) - 0.5) * spread * canvas
+    return torch.cat([start, start + steps.cumsum(2)], dim=2).double()
+
+
+def test_white_canvas_and_shape_without_strokes():
+    image = render(torch.zeros(2, 0, 4, 2), 1.5, (0, 0, 10, 10), (8, 12))
+    assert image.shape == (2, 3, 8, 12)
+    assert torch.equal(image, torch.ones_like(image))
+
+
+def test_a_horizontal_line_has_the_width_of_twice_the_half_width():
+    points = torch.tensor([[[[2.0, 10.0], [8.0, 10.0], [14.0, 10.0], [18.0, 10.0]]]])
+    image = render(points, 1.5, (0, 0, 20, 20), 20)[0, 0]
+    column = image[:, 10]
+    # diffvg semantics: half-width 1.5 draws a 3 px band, i.e. 3 pixels' worth of ink across.
+    assert float((1 - column).sum()) == pytest.approx(3.0, abs=0.05)
+    assert float(image[10, 10]) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_gradients_match_finite_differences():
+    points = random_strokes(1, 3, canvas=24, seed=1).requires_grad_(True)
+    half_widths = torch.tensor([[1.2, 0.8, 1.7]], dtype=torch.double, requires_grad=True)
+    opacities = torch.tensor([[0.9, 0.6, 0.75]], dtype=torch.double, requires_grad=True)
+    weights = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(3), dtype=torch.double)
+
+    def loss(p, w, o):
+        return (render(p, w, (0, 0, 24, 24), 24, opacities=o) * weights).sum()
+
+    # Coverage is piecewise linear in the distance, so compare on a small step against central differences.
+    assert torch.autograd.gradcheck(loss, (points, half_widths, opacities), eps=1e-4, atol=2e-2, rtol=2e-2)
+
+
+def test_batched_sketches_render_independently():
+    points = random_strokes(3, 5, seed=2)
+    batch = render(points, 1.0, (0, 0, 64, 64), 32)
+    for k in range(3):
+        single = render(points[k : k + 1], 1.0, (0, 0, 64, 64), 32)
+        assert torch.allclose(batch[k], single[0], atol=1e-9)
+
+
+def test_roi_window_equals_the_crop_of_a_high_resolution_render():
+    points = random_strokes(1, 24, canvas=224, spread=0.4, seed=4)
+    full = render(points, 1.5, (0, 0, 224, 224), 896)
+    window = render(points, 1.5, (56, 84, 112, 140), 224)
+    crop = full[:, :, 336:560, 224:448]
+    assert float((window - crop).abs().mean()) < 1e-6
+
+
+def test_matches_cairosvg_on_a_written_svg():
+    """Independent rasterizer on the same SVG file; tolerance: mean |Δ| ≤ 0.01 over the image."""
+    cairosvg = pytest.importorskip("cairosvg")
+    points = random_strokes(1, 48, canvas=224, seed=5).float()
+    half_widths = torch.full((1, 48), 1.5)
+    ours = render(points, half_widths, (0, 0, 224, 224), 224)[0, 0].numpy()
+    svg = to_svg([StrokeLayer("strokes", points[0].numpy(), half_widths[0].numpy())], 224, 224)
+    png = cairosvg.svg2png(bytestring=svg, output_width=224, output_height=224, background_color="white")
+    reference = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32) / 255
+    assert (1 - reference).mean() > 0.05  # the comparison is about real ink
+    assert np.abs(ours - reference).mean() <= 0.01
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        [[5.0, 5.0]] * 4,  # all four control points equal: a round dot
+        [[-50.0, -50.0], [-40.0, -45.0], [-30.0, -35.0], [-20.0, -20.0]],  # wholly outside
+        [[-10.0, 8.0], [5.0, 8.0], [15.0, 8.0], [40.0, 8.0]],  # partly outside
+    ],
+)
+def test_degenerate_strokes_render_without_nan(points):
+    tensor = torch.tensor([[points]], requires_grad=True)
+    image = render(tensor, 1.5, (0, 0, 16, 16), 16)
+    image.sum().backward()
+    assert torch.isfinite(image).all() and torch.isfinite(tensor.grad).all()
+
+
+def test_zero_width_draws_nothing_and_keeps_finite_gradients():
+    points = random_strokes(1, 4, canvas=16, seed=6).requires_grad_(True)
+    half_widths = torch.zeros(1, 4, dtype=torch.double, requires_grad=True)
+    image = render(points, half_widths, (0, 0, 16, 16), 16)
+    image.sum().backward()
+    assert torch.equal(image, torch.ones_like(image))
+    assert torch.isfinite(points.grad).all() and torch.isfinite(half_widths.grad).all()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_control_points_raise_a_clear_error(bad):
+    points = torch.zeros(1, 1, 4, 2)
+    points[0, 0, 2, 1] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        render(points, 1.0, (0, 0, 8, 8), 8)
+
+
+def test_colour_and_opacity():
+    points = torch.tensor([[[[0.0, 4.0], [3.0, 4.0], [5.0, 4.0], [8.0, 4.0]]]])
+    red = render(points, 2.0, (0, 0, 8, 8), 8, opacities=torch.tensor([[0.5]]), color=torch.tensor([1.0, 0.0, 0.0]))[0, :, 4, 4]
+    assert torch.allclose(red, torch.tensor([1.0, 0.5, 0.5]), atol=1e-4)
