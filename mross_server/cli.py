@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     sketch.add_argument("--seed", type=int, default=0)
     sketch.add_argument("--preset", choices=list(PRESETS), default="fast")
     sketch.add_argument("--objective", help="loss terms, e.g. 'ink', 'ink+0.1*vgg', 'clip+vgg' (default: the preset's)")
+    sketch.add_argument("--init", choices=["contours", "fps"], help="where strokes start (default: the preset's)")
     sketch.add_argument("--roi-weight", type=float, help="weight of the zoomed ROI view in ROI rounds")
     sketch.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     sketch.add_argument("--clip-weights", type=Path, help="CLIP checkpoint file or directory (RN101.pt)")
@@ -87,6 +88,7 @@ def _sketch(args: argparse.Namespace) -> int:
         freeze_previous=args.freeze_previous,
         roi_weight=args.roi_weight,
         objective=args.objective,
+        init=args.init,
     )
     progress = _ProgressBar(enabled=not args.quiet)
     if args.server:

@@ -52,3 +52,26 @@ def pieces_to_strokes(pieces: tuple[ContourPiece, ...], count: int, view_to_canv
         return np.zeros((0, 4, 2))
     points = np.stack([p.points for p in chosen])
     return points @ view_to_canvas[:, :2].T + view_to_canvas[:, 2]
+
+
+def bezier_samples(points: np.ndarray, count: int = 16) -> np.ndarray:
+    """Points [n, count, 2] evenly spaced in t along cubic strokes [n, 4, 2]."""
+    t = np.linspace(0.0, 1.0, count)[None, :, None]
+    u = 1.0 - t
+    p = points[:, None]
+    return u**3 * p[:, :, 0] + 3 * u * u * t * p[:, :, 1] + 3 * u * t * t * p[:, :, 2] + t**3 * p[:, :, 3]
+
+
+def uncovered_pieces(pieces: tuple[ContourPiece, ...], covered: np.ndarray, max_overlap: float = 0.5) -> tuple[ContourPiece, ...]:
+    """The pieces of which at most `max_overlap` lies on already inked pixels of covered [H, W].
+
+    A later round should add detail, not redraw a contour an earlier round already holds.
+    """
+    if not pieces:
+        return pieces
+    height, width = covered.shape
+    samples = bezier_samples(np.stack([p.points for p in pieces]))
+    xs = np.clip(samples[..., 0].astype(int), 0, width - 1)
+    ys = np.clip(samples[..., 1].astype(int), 0, height - 1)
+    overlap = covered[ys, xs].mean(axis=1)
+    return tuple(piece for piece, share in zip(pieces, overlap) if share <= max_overlap)

@@ -46,6 +46,7 @@ class SketchParams:
     freeze_previous: bool = False
     roi_weight: float | None = None
     objective: str | None = None
+    init: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ from mross_server.canvas import Box
 from mross_server.losses import PairTerm, WeightedLoss
 from mross_server.renderer import render
 
+# Builds a fresh loss term for a view; the argument is the view's pixels per canvas unit, which
+# terms that draw their own target (the ink line drawing) need to match the sketch's line weight.
+TermFactory = Callable[[float], PairTerm]
+
 _TERM = re.compile(r"^(?:(\d+(?:\.\d*)?|\.\d+)\*)?([a-z]+)$")
 
 
@@ -66,13 +70,14 @@ class Objective:
 
 def build_view(
     spec: list[tuple[float, str]],
-    factories: Mapping[str, Callable[[], PairTerm]],
+    factories: Mapping[str, TermFactory],
     target: Tensor,
     window: Box,
     weight: float,
     augmentations: int,
 ) -> View:
     """A view of `window` scored against the photo crop `target` [1, 3, h, w] by the terms in spec."""
-    loss = WeightedLoss([(w, factories[name]()) for w, name in spec], n_aug=augmentations)
+    zoom = target.shape[-1] / (window[2] - window[0])
+    loss = WeightedLoss([(w, factories[name](zoom)) for w, name in spec], n_aug=augmentations)
     loss.set_target(target)
     return View(window, tuple(target.shape[-2:]), weight, loss)

@@ -24,16 +24,17 @@ from mross_server.budget import allocate_strokes
 from mross_server.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
 from mross_server.contours import EdgeAnalysis, analyse_edges
 from mross_server.image_io import load_photo
-from mross_server.init_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uniform_points
+from mross_server.init_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uncovered_pieces, uniform_points
 from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
-from mross_server.losses import PairTerm
 from mross_server.losses.clip import ClipLoss
+from mross_server.losses.edge_f1 import EdgeF1Loss
 from mross_server.losses.ink import InkLoss
 from mross_server.losses.vgg import VggLoss
-from mross_server.objective import Objective, build_view, check_terms, parse_objective
+from mross_server.objective import Objective, TermFactory, build_view, check_terms, parse_objective
 from mross_server.optimizer import StepReport, optimize_strokes
 from mross_server.presets import Preset, get_preset
 from mross_server.regions import clip_rois
+from mross_server.renderer import render
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 PIECE_FRACTION = 0.15
 # Later seeds start from slightly jittered contour strokes so best-of-K has something to choose from.
 SEED_JITTER = 1.0
+INIT_METHODS = ("contours", "fps")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -115,6 +117,9 @@ class SketchEngine:
             check_terms(objective, factories)
         except ValueError as error:
             raise SketchInputError(str(error)) from None
+        init = params.init or preset.init
+        if init not in INIT_METHODS:
+            raise SketchInputError(f"unknown initialization {init!r}; choose one of {', '.join(INIT_METHODS)}")
         iterations = params.iterations if params.iterations is not None else preset.iterations
         roi_weight = params.roi_weight if params.roi_weight is not None else preset.roi_weight
 
@@ -133,7 +138,7 @@ class SketchEngine:
         clock = _Eta(iterations * rounds)
         for index, (region, count) in enumerate(zip(regions, budget), start=1):
             started = time.perf_counter()
-            new = self._initial_strokes(region, count, canvas, params.sketches, rng)
+            new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, rng, init, params.sketches)
             points = torch.cat([points, new], dim=1)
             views = [whole_view]
             if region.roi is not None and roi_weight > 0:
@@ -178,10 +183,22 @@ class SketchEngine:
         crop = photo_view(to_tensor(photo, torch.device("cpu")), box, size)[0].permute(1, 2, 0).numpy().astype(np.float64)
         return _Region(roi, box, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size), size)
 
-    def _initial_strokes(self, region: _Region, count: int, canvas: Canvas, seeds: int, rng: np.random.Generator) -> Tensor:
-        """New strokes [seeds, count, 4, 2] in canvas units: best contour pieces, then random walks on edges."""
+    def _initial_strokes(
+        self, region: _Region, count: int, canvas: Canvas, existing: Tensor, half_width: float, rng: np.random.Generator, init: str, seeds: int
+    ) -> Tensor:
+        """New strokes [seeds, count, 4, 2] in canvas units.
+
+        "contours" takes the region's best contour pieces that `existing` strokes [n, 4, 2] do not
+        already draw; what they cannot fill (and all of "fps") becomes random walks from
+        farthest-point samples of the edge pixels, or from uniform points when the region has no edges.
+        """
         affine = view_to_canvas(region.box, region.analysis_size, canvas)
-        strokes = pieces_to_strokes(region.analysis.pieces, count, affine)
+        pieces = region.analysis.pieces if init == "contours" else ()
+        if pieces and existing.shape[0]:
+            with torch.no_grad():
+                drawn = render(existing[None], half_width + 1.0, canvas.to_canvas(region.box), region.analysis_size)
+            pieces = uncovered_pieces(pieces, drawn[0, 0].cpu().numpy() < 0.5)
+        strokes = pieces_to_strokes(pieces, count, affine)
         missing = count - len(strokes)
         if missing > 0:
             candidates = edge_pixels(region.analysis.edges)
@@ -196,12 +213,15 @@ class SketchEngine:
         seeded[1:] += rng.normal(0.0, SEED_JITTER, seeded[1:].shape)
         return torch.tensor(seeded, dtype=torch.float32, device=self.device)
 
-    def _term_factories(self, strokes: int, half_width: float) -> dict[str, Callable[[], PairTerm]]:
-        factories: dict[str, Callable[[], PairTerm]] = {"ink": lambda: InkLoss(strokes, half_width)}
+    def _term_factories(self, strokes: int, half_width: float) -> dict[str, TermFactory]:
+        factories: dict[str, TermFactory] = {
+            "ink": lambda zoom: InkLoss(strokes, half_width * zoom),
+            "edges": lambda zoom: EdgeF1Loss(),
+        }
         if self.vgg is not None:
-            factories["vgg"] = lambda: VggLoss(self.vgg)
+            factories["vgg"] = lambda zoom: VggLoss(self.vgg)
         if self.clip is not None:
-            factories["clip"] = lambda: ClipLoss(self.clip)
+            factories["clip"] = lambda zoom: ClipLoss(self.clip)
         return factories
 
 

@@ -19,6 +19,8 @@ class Preset:
         scales with the canvas, so the drawn line keeps its weight relative to the photo.
     roi_weight: weight of the zoomed ROI view in ROI rounds.
     augmentations: augmented pairs per step (0 = plain pair only).
+    init: where strokes start: "contours" (fitted to the region's strongest edge chains) or
+        "fps" (MROSS: farthest-point samples on edge pixels, each a short random walk).
     """
 
     name: str
@@ -31,6 +33,7 @@ class Preset:
     roi_weight: float = 1.0
     augmentations: int = 4
     eval_every: int = 10
+    init: str = "contours"
 
     @property
     def canvas_half_width(self) -> float:

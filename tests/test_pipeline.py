@@ -10,7 +10,7 @@ import pytest
 from mross_server.job import Roi, SketchCancelled, SketchInputError, SketchParams
 from mross_server.pipeline import SketchEngine
 
-PHOTO = Path(__file__).resolve().parents[1] / "examples" / "coffee.png"
+PHOTO = Path(__file__).resolve().parents[1] / "examples" / "coffee.jpg"
 ROIS = [Roi(200, 180, 250, 200), Roi(100, 20, 300, 180)]
 
 

@@ -1,0 +1,32 @@
+"""The benchmark photos (public domain or CC0; see photos/SOURCES.md) with two hand-picked ROIs each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mross_server.job import Roi
+
+PHOTOS = Path(__file__).resolve().parent / "photos"
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A photo and its ROIs, in the order an illustrator would refine them."""
+
+    name: str
+    rois: tuple[Roi, ...]
+
+    @property
+    def path(self) -> Path:
+        return PHOTOS / f"{self.name}.jpg"
+
+
+SCENES = (
+    Scene("coffee", (Roi(185, 190, 230, 145), Roi(170, 15, 240, 200))),  # handle and spoon; cup rim
+    Scene("chelsea", (Roi(115, 65, 250, 110), Roi(210, 190, 110, 90))),  # eyes; nose and mouth
+    Scene("astronaut", (Roi(150, 10, 150, 140), Roi(270, 335, 242, 177))),  # face; helmet
+    Scene("rocket", (Roi(285, 115, 75, 310), Roi(0, 0, 100, 427))),  # the rocket; the left tower
+    Scene("grace_hopper", (Roi(150, 140, 215, 195), Roi(150, 15, 220, 135))),  # face; cap
+    Scene("ascent", (Roi(390, 240, 122, 160), Roi(0, 60, 100, 200))),  # climbers; the slats on the left
+)

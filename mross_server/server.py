@@ -1,0 +1,336 @@
+"""The sketch server's I/O thread: one ROUTER socket, answering at once while the worker computes.
+
+The I/O thread owns the socket and the job table. It answers `hello`, `status`, `cancel` and `ping`
+immediately, queues `submit`s for the JobRunner, forwards the worker's progress, rounds and results
+to the job's client as soon as they arrive, sends a heartbeat `progress` per job at least every
+half second, and cancels the job of a client that vanished (a send fails with EHOSTUNREACH thanks
+to ROUTER_MANDATORY, or no message from it for `client_timeout_s`). Every rejected message gets
+one log line and an `error` reply, never a traceback; a rejected CURVE key gets one log line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from mross_server.curve_auth import CurveKeys, secure
+from mross_server.job_runner import Engine, JobRunner, WorkerEvent, prepare_job
+from mross_server.job_table import JobRecord, JobTable
+from mross_shared.errors import ErrorCode, ProtocolError
+from mross_shared.messages import (
+    CLIENT_MESSAGES,
+    Accepted,
+    Cancel,
+    Error,
+    Hello,
+    HelloRequest,
+    JobState,
+    Limits,
+    Ping,
+    ProgressUpdate,
+    ServerMessage,
+    Status,
+    StatusRequest,
+    Submit,
+)
+from mross_shared.protocol import Codec, Envelope
+
+log = logging.getLogger(__name__)
+
+#: Longest pause between two `progress` messages of an active job (the spec asks for >= 1 per second).
+HEARTBEAT_S = 0.5
+_TICK_MS = 100
+#: Messages read per wake-up before the worker's events get a turn.
+_BATCH = 64
+_FINAL_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How the server listens and what it accepts.
+
+    `endpoint` is what to bind, e.g. `tcp://127.0.0.1:*` for a free port; `key` signs messages;
+    `idle_exit_s` (None = never) ends `serve` after that long with no job and no message.
+    """
+
+    endpoint: str
+    key: bytes
+    limits: Limits
+    server_version: str
+    client_timeout_s: float = 10.0
+    idle_exit_s: float | None = None
+    max_queue: int = 32
+    curve: CurveKeys | None = None
+
+
+class SketchServer:
+    """Binds the ROUTER socket on construction; `serve` runs the I/O loop in the calling thread; `close` ends it."""
+
+    def __init__(self, engine: Engine, config: ServerConfig) -> None:
+        self._engine = engine
+        self._config = config
+        self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self._router = self._context.socket(zmq.ROUTER)
+        self._router.linger = 0
+        self._router.router_mandatory = 1
+        self._router.ipv6 = "[" in config.endpoint  # only for an IPv6 host, else the endpoint reads [::ffff:…]
+        # libzmq drops a peer that sends a larger frame without telling anyone, so this is only a
+        # backstop; the codec answers frames between max_frame_bytes and this size with an error.
+        self._router.maxmsgsize = config.limits.max_total_bytes
+        self._authenticator = secure(self._router, config.curve) if config.curve else None
+        # The application never sees a rejected CURVE handshake; the socket monitor does.
+        self._auth_failures = self._router.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        self._router.bind(config.endpoint)
+        self.endpoint: str = self._router.last_endpoint.decode()
+        wake_endpoint = f"inproc://mross-wake-{uuid.uuid4().hex}"
+        self._wake = self._context.socket(zmq.PAIR)
+        self._wake.linger = 0
+        self._wake.bind(wake_endpoint)
+        self._runner = JobRunner(engine, self._context, wake_endpoint)
+        self._codec = Codec(config.key, CLIENT_MESSAGES, config.limits)
+        self._jobs = JobTable()
+        self._last_activity = time.monotonic()
+        self._handlers: dict[type, Callable[[bytes, Envelope[Any]], None]] = {
+            HelloRequest: self._on_hello,
+            Submit: self._on_submit,
+            Cancel: self._on_cancel,
+            StatusRequest: self._on_status,
+            Ping: self._on_ping,
+        }
+
+    def serve(self, stop: threading.Event) -> None:
+        """Answer clients until `stop` is set or the idle timeout passes."""
+        self._runner.start()
+        poller = zmq.Poller()
+        for socket in (self._router, self._wake, self._auth_failures):
+            poller.register(socket, zmq.POLLIN)
+        while not stop.is_set():
+            ready = dict(poller.poll(_TICK_MS))
+            if self._router in ready:
+                self._read_requests()
+            if self._wake in ready:
+                self._read_worker_events()
+            if self._auth_failures in ready:
+                recv_monitor_message(self._auth_failures)
+                log.warning("rejected a client's CurveZMQ key: it is not in the --allow directory")
+            now = time.monotonic()
+            self._send_heartbeats(now)
+            self._cancel_silent_clients(now)
+            if self._idle_for(now):
+                log.info("no job and no message for %.0f s; exiting (--idle-exit)", self._config.idle_exit_s)
+                return
+
+    def close(self) -> None:
+        """Tell the clients of unfinished jobs that the server is stopping, cancel those jobs, close the sockets."""
+        for record in self._jobs.records():
+            record.job.cancel.set()
+            job_id = record.job.job_id
+            self._send_to_job(record, Error(ErrorCode.SERVER_STOPPING, f"the MROSS server is shutting down; job {job_id} did not finish", job_id))
+        self._runner.stop(timeout_s=5.0)
+        if self._authenticator is not None:
+            self._authenticator.stop()
+        self._router.disable_monitor()
+        for socket in (self._auth_failures, self._router, self._wake):
+            socket.close(linger=0)
+        if not self._runner.running:
+            self._context.term()
+
+    # ---- requests ---------------------------------------------------------------------------------
+
+    def _read_requests(self) -> None:
+        for _ in range(_BATCH):
+            try:
+                peer, *frames = self._router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._on_request(peer, frames)
+
+    def _on_request(self, peer: bytes, frames: list[bytes]) -> None:
+        now = self._last_activity = time.monotonic()
+        try:
+            envelope = self._codec.decode(frames)
+        except ProtocolError as error:
+            self._reject(peer, error, None, None)
+            return
+        for record in self._jobs.records():
+            if record.peer == peer:
+                record.last_seen = now
+        try:
+            self._handlers[type(envelope.message)](peer, envelope)
+        except ProtocolError as error:
+            self._reject(peer, error, envelope.header.msg_id, getattr(envelope.message, "job_id", None))
+
+    def _reject(self, peer: bytes, error: ProtocolError, parent_id: str | None, job_id: str | None) -> None:
+        log.warning("rejected a message from client %s: %s: %s", _label(peer), error.code.value, error)
+        self._send(peer, Error(error.code, str(error), job_id), parent_id)
+
+    def _on_hello(self, peer: bytes, envelope: Envelope[HelloRequest]) -> None:
+        hello = Hello(
+            server_version=self._config.server_version,
+            limits=self._config.limits,
+            devices=(str(self._engine.device),),
+            backbones=tuple(self._engine.backbones),
+            queue_length=self._jobs.queue_length,
+        )
+        self._send(peer, hello, envelope.header.msg_id)
+
+    def _on_submit(self, peer: bytes, envelope: Envelope[Submit]) -> None:
+        submit = envelope.message
+        if self._jobs.known(submit.job_id):
+            raise ProtocolError(ErrorCode.DUPLICATE_JOB, f"job id {submit.job_id} is already taken; use a new one")
+        if self._jobs.queue_length >= self._config.max_queue:
+            raise ProtocolError(ErrorCode.QUEUE_FULL, f"the server's queue is full ({self._config.max_queue} jobs); try again later")
+        now = time.monotonic()
+        job = prepare_job(submit, self._config.limits, now)
+        self._jobs.add(JobRecord(job, peer, envelope.header.msg_id, last_seen=now, last_sent=now))
+        self._runner.enqueue(job)
+        position = self._jobs.queue_position(job.job_id)
+        log.info("job %s from client %s queued at position %d (%d ROIs, %d strokes)", job.job_id, _label(peer), position, len(job.rois), job.params.strokes)
+        self._send(peer, Accepted(job.job_id, position), envelope.header.msg_id)
+
+    def _on_cancel(self, peer: bytes, envelope: Envelope[Cancel]) -> None:
+        job_id = envelope.message.job_id
+        record = self._jobs.get(job_id)
+        if record is None and not self._jobs.known(job_id):
+            raise ProtocolError(ErrorCode.UNKNOWN_JOB, f"this server does not know job {job_id}")
+        if record is not None:
+            log.info("job %s: cancel requested by client %s", job_id, _label(peer))
+            self._cancel(record, notify=True)
+        self._send(peer, self._status(job_id), envelope.header.msg_id)
+
+    def _on_status(self, peer: bytes, envelope: Envelope[StatusRequest]) -> None:
+        self._send(peer, self._status(envelope.message.job_id), envelope.header.msg_id)
+
+    def _on_ping(self, peer: bytes, envelope: Envelope[Ping]) -> None:
+        # The heartbeat itself was noted in _on_request; a ping only needs an answer when the job is
+        # unknown, which tells a client that a restarted server lost its job.
+        job_id = envelope.message.job_id
+        if not self._jobs.known(job_id):
+            raise ProtocolError(ErrorCode.UNKNOWN_JOB, f"this server does not know job {job_id} (was it restarted?)")
+
+    def _status(self, job_id: str | None) -> Status:
+        if job_id is None:
+            return Status(None, JobState.UNKNOWN, 0, self._jobs.queue_length)
+        return Status(job_id, self._jobs.state(job_id), self._jobs.queue_position(job_id), self._jobs.queue_length)
+
+    # ---- the worker's events ------------------------------------------------------------------------
+
+    def _read_worker_events(self) -> None:
+        while True:
+            try:
+                self._wake.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        while True:
+            try:
+                event = self._runner.events.get_nowait()
+            except queue.Empty:
+                break
+            self._on_worker_event(event)
+        # Progress is coalesced: of a burst of fast iterations only the newest goes out.
+        for record in self._jobs.records():
+            self._flush_progress(record)
+
+    def _on_worker_event(self, event: WorkerEvent) -> None:
+        record = self._jobs.get(event.job_id)
+        if record is None:
+            return  # finished meanwhile, e.g. cancelled while queued
+        if event.state in _FINAL_STATES:
+            self._finish(record, event.message, event.state)
+        elif event.state is JobState.RUNNING:
+            if record.state is JobState.QUEUED:
+                record.state = JobState.RUNNING
+            log.info("job %s started", record.job.job_id)
+        elif isinstance(event.message, ProgressUpdate):
+            record.progress = event.message
+            record.progress_pending = True
+        elif event.message is not None:
+            self._flush_progress(record)
+            self._send_to_job(record, event.message)
+
+    def _flush_progress(self, record: JobRecord) -> None:
+        if record.progress_pending and record.progress is not None:
+            record.progress_pending = False
+            self._send_to_job(record, dataclasses.replace(record.progress, state=record.state))
+
+    def _finish(self, record: JobRecord, message: ServerMessage | None, state: JobState) -> None:
+        self._flush_progress(record)
+        # Out of the table before sending: a failed send must not find the job still active.
+        self._jobs.finish(record.job.job_id, state)
+        self._last_activity = time.monotonic()
+        reason = f": {message.code.value}: {message.message}" if isinstance(message, Error) else ""
+        log.info("job %s %s%s", record.job.job_id, state.value, reason)
+        if message is not None:
+            self._send_to_job(record, message)
+
+    # ---- timers -------------------------------------------------------------------------------------
+
+    def _send_heartbeats(self, now: float) -> None:
+        for record in self._jobs.records():
+            if now - record.last_sent < HEARTBEAT_S:
+                continue
+            job_id = record.job.job_id
+            elapsed = now - record.job.submitted_at
+            if record.progress is None:
+                beat = ProgressUpdate(job_id, record.state, self._jobs.queue_position(job_id), 0, 0, 0, 0, None, None, None, elapsed)
+            else:
+                beat = dataclasses.replace(record.progress, state=record.state, elapsed_s=elapsed)
+            self._send_to_job(record, beat)
+
+    def _cancel_silent_clients(self, now: float) -> None:
+        timeout = self._config.client_timeout_s
+        for record in self._jobs.records():
+            if record.state in (JobState.QUEUED, JobState.RUNNING) and now - record.last_seen > timeout:
+                log.warning("job %s: no message from client %s for %.0f s; cancelling", record.job.job_id, _label(record.peer), timeout)
+                self._cancel(record, notify=True)
+
+    def _idle_for(self, now: float) -> bool:
+        idle_exit = self._config.idle_exit_s
+        return idle_exit is not None and not self._jobs.records() and now - self._last_activity >= idle_exit
+
+    # ---- sending and cancelling -----------------------------------------------------------------
+
+    def _cancel(self, record: JobRecord, notify: bool) -> None:
+        """Stop a job: a queued one ends now (with an `error cancelled` if `notify`), a running one within an iteration."""
+        record.job.cancel.set()
+        if record.state is JobState.QUEUED:
+            message = Error(ErrorCode.CANCELLED, f"job {record.job.job_id} was cancelled", record.job.job_id)
+            self._finish(record, message if notify else None, JobState.CANCELLED)
+        elif record.state is JobState.RUNNING:
+            record.state = JobState.CANCELLING
+
+    def _send_to_job(self, record: JobRecord, message: ServerMessage) -> None:
+        record.last_sent = time.monotonic()
+        self._send(record.peer, message, record.submit_id)
+
+    def _send(self, peer: bytes, message: ServerMessage, parent_id: str | None) -> None:
+        frames = self._codec.encode(message, parent_id).frames
+        try:
+            self._router.send_multipart([peer, *frames], zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("client %s is not reading its messages; dropped a %s message", _label(peer), message.msg_type)
+        except zmq.ZMQError as error:
+            if error.errno != zmq.EHOSTUNREACH:
+                raise
+            self._client_gone(peer)
+
+    def _client_gone(self, peer: bytes) -> None:
+        for record in self._jobs.records():
+            if record.peer == peer and record.state in (JobState.QUEUED, JobState.RUNNING):
+                log.warning("job %s: client %s disconnected; cancelling", record.job.job_id, _label(peer))
+                self._cancel(record, notify=False)
+
+
+def _label(peer: bytes) -> str:
+    """A short, log-safe name for a client's routing id."""
+    return peer.hex()[:8]

@@ -1,0 +1,107 @@
+"""Between the pipeline's job objects (mross_server.job) and the wire messages (mross_shared.messages).
+
+Server side: a `submit` becomes the pipeline's ROIs and SketchParams; Progress, RoundResult and
+SketchResult become `progress`, `round` and `done` messages. Client side (the `mross sketch --server`
+CLI): `round` and `done` messages become RoundResult / SketchResult again, control points parsed back
+from the `d` strings, so the CLI writes the same layered SVG as a local run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from mross_server.job import Progress, Roi, RoundResult, SketchParams, SketchResult
+from mross_server.svg_io import parse_path_data, path_data
+from mross_shared.messages import Done, JobState, ProgressUpdate, RoiBox, RoundUpdate, StrokePath, Submit
+
+
+def sketch_inputs(submit: Submit) -> tuple[list[Roi], SketchParams]:
+    """The pipeline's ROIs and parameters for a submitted job (JobParams mirrors SketchParams field for field)."""
+    rois = [Roi(**dataclasses.asdict(box)) for box in submit.rois]
+    return rois, SketchParams(**dataclasses.asdict(submit.params))
+
+
+def progress_update(job_id: str, progress: Progress, elapsed_s: float) -> ProgressUpdate:
+    """A running job's `progress` message."""
+    return ProgressUpdate(
+        job_id=job_id,
+        state=JobState.RUNNING,
+        queue_position=0,
+        round=progress.round,
+        rounds=progress.rounds,
+        iteration=progress.iteration,
+        iterations=progress.iterations,
+        loss=_finite(progress.loss),
+        best_loss=_finite(progress.best_loss),
+        eta_s=_finite(progress.eta_s),
+        elapsed_s=elapsed_s,
+    )
+
+
+def round_update(job_id: str, result: RoundResult) -> RoundUpdate:
+    """A finished round as a `round` message: every stroke as SVG path data with its full width."""
+    paths = tuple(
+        StrokePath(d=path_data(points), width=2.0 * float(half_width))
+        for points, half_width in zip(result.points, result.half_widths, strict=True)
+    )
+    return RoundUpdate(
+        job_id=job_id,
+        index=result.index,
+        rounds=result.rounds,
+        roi=None if result.roi is None else RoiBox(**dataclasses.asdict(result.roi)),
+        paths=paths,
+        added=tuple(int(i) for i in result.added),
+        loss=_finite(result.loss),
+        seconds=result.seconds,
+    )
+
+
+def done_message(job_id: str, result: SketchResult, seconds: float) -> Done:
+    """The `done` message closing a job's stream."""
+    return Done(
+        job_id=job_id,
+        width=result.width,
+        height=result.height,
+        rounds=len(result.rounds),
+        objective=result.objective,
+        backbones=tuple(result.backbones),
+        notes=tuple(result.notes),
+        seconds=seconds,
+    )
+
+
+def round_result(update: RoundUpdate) -> RoundResult:
+    """A received `round` message as the pipeline's RoundResult (points [n, 4, 2], half-widths [n])."""
+    points = np.array([parse_path_data(path.d) for path in update.paths]).reshape(-1, 4, 2)
+    return RoundResult(
+        index=update.index,
+        rounds=update.rounds,
+        roi=None if update.roi is None else Roi(**dataclasses.asdict(update.roi)),
+        points=points,
+        half_widths=np.array([path.width / 2.0 for path in update.paths]),
+        added=update.added,
+        loss=math.nan if update.loss is None else update.loss,
+        seconds=update.seconds,
+    )
+
+
+def sketch_result(done: Done, rounds: Sequence[RoundUpdate]) -> SketchResult:
+    """A finished remote job as the pipeline's SketchResult, from its `round` messages and its `done`."""
+    return SketchResult(
+        width=done.width,
+        height=done.height,
+        rounds=tuple(round_result(update) for update in rounds),
+        objective=done.objective,
+        backbones=done.backbones,
+        notes=done.notes,
+    )
+
+
+def _finite(value: float) -> float | None:
+    # JSON cannot carry NaN or infinity (a best loss starts at +inf), so those travel as null.
+    number = float(value)
+    return number if math.isfinite(number) else None

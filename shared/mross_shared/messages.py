@@ -1,0 +1,352 @@
+"""The message types of the MROSS wire protocol, one frozen dataclass each, with their own value checks.
+
+Client -> server: `hello`, `submit`, `cancel`, `status`, `ping`.
+Server -> client: `hello`, `accepted`, `progress`, `round`, `done`, `error`, `status`.
+
+Every job message carries the client-made `job_id`; coordinates are photo pixels. Type checks come
+from the annotations (see fields.py); the range checks below are what the annotations cannot say.
+Bump `PROTOCOL_VERSION` for any change a peer of the previous version would misread.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import ClassVar
+
+from mross_shared.errors import ErrorCode, ProtocolError
+from mross_shared.fields import bad_field
+
+PROTOCOL_VERSION = 1
+
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Preset and init names, and objective expressions such as "ink + 0.2*vgg".
+_NAME = re.compile(r"[A-Za-z0-9_.+* -]{1,64}")
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+# Exactly the `M x y C x1 y1 x2 y2 x3 y3` the server writes: the extension puts it into a document.
+_CUBIC_PATH = re.compile(rf"M {_NUMBER} {_NUMBER} C {_NUMBER} {_NUMBER} {_NUMBER} {_NUMBER} {_NUMBER} {_NUMBER}")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise bad_field(message)
+
+
+def _check_job_id(job_id: str) -> None:
+    _check(_JOB_ID.fullmatch(job_id) is not None, "field 'job_id' must be 1-64 letters, digits, '-' or '_'")
+
+
+def _check_name(value: str | None, name: str) -> None:
+    _check(value is None or _NAME.fullmatch(value) is not None, f"field '{name}' must be a short name (letters, digits, _ . + * -)")
+
+
+def _check_non_negative(**values: float | None) -> None:
+    for name, value in values.items():
+        _check(value is None or value >= 0, f"field '{name}' must not be negative")
+
+
+class JobState(str, Enum):
+    """Where a job stands. `unknown`: the server never saw it or has forgotten it (e.g. it restarted).
+
+    A `str` mix-in, like ErrorCode, for Python 3.10 (Inkscape on Windows).
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the server accepts, advertised in `hello` so a client can check before uploading.
+
+    Frame limits apply to the frames after the routing id; `max_json_bytes` to the header and content
+    frames; `max_image_pixels` to the decoded photo (width * height).
+    """
+
+    max_image_pixels: int = 64_000_000
+    max_frames: int = 8
+    max_frame_bytes: int = 64 * 2**20
+    max_total_bytes: int = 65 * 2**20
+    max_json_bytes: int = 2**20
+    max_rois: int = 32
+    max_strokes: int = 1024
+    max_iterations: int = 20_000
+    max_sketches: int = 16
+
+    def __post_init__(self) -> None:
+        _check(min(vars(self).values()) >= 1, "every limit must be at least 1")
+
+    def check_submit(self, submit: Submit) -> None:
+        """Reject a job larger than these limits with `limit_exceeded` (the image's pixels are checked by the server)."""
+        params = submit.params
+        for name, value, limit in (
+            ("ROIs", len(submit.rois), self.max_rois),
+            ("strokes", params.strokes, self.max_strokes),
+            ("iterations", params.iterations or 0, self.max_iterations),
+            ("sketches", params.sketches, self.max_sketches),
+        ):
+            if value > limit:
+                raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, f"the job asks for {value} {name}; this server allows at most {limit}")
+
+
+@dataclass(frozen=True)
+class RoiBox:
+    """A region of interest in photo pixels: top-left corner and size."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def __post_init__(self) -> None:
+        _check_non_negative(x=self.x, y=self.y)
+        _check(self.width > 0 and self.height > 0, "an ROI's width and height must be positive")
+
+
+@dataclass(frozen=True)
+class JobParams:
+    """The job's knobs, field for field the server's `SketchParams` (None = the preset's value)."""
+
+    strokes: int = 48
+    preset: str = "fast"
+    iterations: int | None = None
+    sketches: int = 1
+    seed: int = 0
+    freeze_previous: bool = False
+    roi_weight: float | None = None
+    objective: str | None = None
+    init: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.strokes >= 1, "field 'params.strokes' must be at least 1")
+        _check(self.iterations is None or self.iterations >= 1, "field 'params.iterations' must be at least 1")
+        _check(self.sketches >= 1, "field 'params.sketches' must be at least 1")
+        _check(0 <= self.seed < 2**63, "field 'params.seed' must be between 0 and 2**63 - 1")
+        _check_non_negative(roi_weight=self.roi_weight)
+        _check_name(self.preset, "params.preset")
+        _check_name(self.objective, "params.objective")
+        _check_name(self.init, "params.init")
+
+
+@dataclass(frozen=True)
+class StrokePath:
+    """One stroke as SVG data: cubic path `d` in photo pixels, full stroke width, `#rrggbb` colour."""
+
+    d: str
+    width: float
+    color: str = "#000000"
+
+    def __post_init__(self) -> None:
+        _check(_CUBIC_PATH.fullmatch(self.d) is not None, "a path's 'd' must be one 'M x y C x1 y1 x2 y2 x3 y3' cubic")
+        _check(self.width > 0, "a path's width must be positive")
+        _check(_COLOR.fullmatch(self.color) is not None, "a path's color must be #rrggbb")
+
+
+# ---- client -> server ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelloRequest:
+    """First message of a session: who is asking. Answered by the server's `Hello`."""
+
+    msg_type: ClassVar[str] = "hello"
+    client: str = "mross_shared"
+
+    def __post_init__(self) -> None:
+        _check(len(self.client) <= 200, "field 'client' must be at most 200 characters")
+
+
+@dataclass(frozen=True)
+class Submit:
+    """A job: the photo's encoded bytes (PNG, JPEG, ...; a binary frame), ROIs in its pixels, parameters."""
+
+    msg_type: ClassVar[str] = "submit"
+    job_id: str
+    image: bytes
+    rois: tuple[RoiBox, ...] = ()
+    params: JobParams = field(default_factory=JobParams)
+
+    def __post_init__(self) -> None:
+        _check_job_id(self.job_id)
+        _check(len(self.image) > 0, "the image frame is empty")
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Stop a queued or running job; answered with `Status`, and the job's stream ends with `error cancelled`."""
+
+    msg_type: ClassVar[str] = "cancel"
+    job_id: str
+
+    def __post_init__(self) -> None:
+        _check_job_id(self.job_id)
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """Ask where a job stands (or, with no job id, how long the queue is)."""
+
+    msg_type: ClassVar[str] = "status"
+    job_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.job_id is not None:
+            _check_job_id(self.job_id)
+
+
+@dataclass(frozen=True)
+class Ping:
+    """The client's heartbeat while it waits for a job; no reply unless the server does not know the job."""
+
+    msg_type: ClassVar[str] = "ping"
+    job_id: str
+
+    def __post_init__(self) -> None:
+        _check_job_id(self.job_id)
+
+
+# ---- server -> client ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hello:
+    """The server introducing itself: version, limits, compute devices, loaded loss backbones, queue length."""
+
+    msg_type: ClassVar[str] = "hello"
+    server_version: str
+    limits: Limits
+    devices: tuple[str, ...]
+    backbones: tuple[str, ...]
+    queue_length: int
+
+    def __post_init__(self) -> None:
+        _check_non_negative(queue_length=self.queue_length)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The job is queued; `queue_position` 1 means it runs next (0: it is already running)."""
+
+    msg_type: ClassVar[str] = "accepted"
+    job_id: str
+    queue_position: int
+
+    def __post_init__(self) -> None:
+        _check_job_id(self.job_id)
+        _check_non_negative(queue_position=self.queue_position)
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    """Sent at least once a second per job; while queued only `queue_position` and `elapsed_s` mean anything.
+
+    `round` is 1-based (0 before the first round starts); losses and ETA are None until known.
+    """
+
+    msg_type: ClassVar[str] = "progress"
+    job_id: str
+    state: JobState
+    queue_position: int
+    round: int
+    rounds: int
+    iteration: int
+    iterations: int
+    loss: float | None
+    best_loss: float | None
+    eta_s: float | None
+    elapsed_s: float
+
+    def __post_init__(self) -> None:
+        _check_job_id(self.job_id)
+        _check_non_negative(
+            queue_position=self.queue_position, round=self.round, rounds=self.rounds, iteration=self.iteration,
+            iterations=self.iterations, eta_s=self.eta_s, elapsed_s=self.elapsed_s,
+        )
+
+
+@dataclass(frozen=True)
+class RoundUpdate:
+    """All strokes after round `index` (1-based) of `rounds`; `added` indexes the strokes this round added."""
+
+    msg_type: ClassVar[str] = "round"
+    job_id: str
+    index: int
+    rounds: int
+    roi: RoiBox | None
+    paths: tuple[StrokePath, ...]
+    added: tuple[int, ...]
+    loss: float | None
+    seconds: float
+
+    def __post_init__(self) -> None:
+        _check_job_id(self.job_id)
+        _check(1 <= self.index <= self.rounds, "field 'index' must be between 1 and 'rounds'")
+        _check(all(0 <= i < len(self.paths) for i in self.added), "field 'added' must index into 'paths'")
+        _check_non_negative(seconds=self.seconds)
+
+
+@dataclass(frozen=True)
+class Done:
+    """The job finished: photo size, rounds delivered, loss objective and backbones used, notes for the user."""
+
+    msg_type: ClassVar[str] = "done"
+    job_id: str
+    width: int
+    height: int
+    rounds: int
+    objective: str
+    backbones: tuple[str, ...]
+    notes: tuple[str, ...]
+    seconds: float
+
+    def __post_init__(self) -> None:
+        _check_job_id(self.job_id)
+        _check(self.width >= 1 and self.height >= 1, "fields 'width' and 'height' must be at least 1")
+        _check_non_negative(rounds=self.rounds, seconds=self.seconds)
+
+
+@dataclass(frozen=True)
+class Error:
+    """A request was rejected or a job ended badly: a code and one sentence for a person."""
+
+    msg_type: ClassVar[str] = "error"
+    code: ErrorCode
+    message: str
+    job_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.job_id is not None:
+            _check_job_id(self.job_id)
+
+
+@dataclass(frozen=True)
+class Status:
+    """Answer to `status` and `cancel`: the job's state and place in the queue, and the queue's length."""
+
+    msg_type: ClassVar[str] = "status"
+    job_id: str | None
+    state: JobState
+    queue_position: int
+    queue_length: int
+
+    def __post_init__(self) -> None:
+        if self.job_id is not None:
+            _check_job_id(self.job_id)
+        _check_non_negative(queue_position=self.queue_position, queue_length=self.queue_length)
+
+
+ClientMessage = HelloRequest | Submit | Cancel | StatusRequest | Ping
+ServerMessage = Hello | Accepted | ProgressUpdate | RoundUpdate | Done | Error | Status
+
+#: msg_type -> class, per direction (both directions have a `hello` and a `status`).
+CLIENT_MESSAGES = MappingProxyType({cls.msg_type: cls for cls in (HelloRequest, Submit, Cancel, StatusRequest, Ping)})
+SERVER_MESSAGES = MappingProxyType({cls.msg_type: cls for cls in (Hello, Accepted, ProgressUpdate, RoundUpdate, Done, Error, Status)})
+

@@ -1,0 +1,83 @@
+"""A real `mross-server` process under a test's control: extra arguments, signals, restart, its log.
+
+tests/live_server.py covers the simple case (run until the block ends); the transport tests also
+need to kill, pause and restart the server and read what it logged.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mross_shared import connection
+from tests.extension_dir import REPO_ROOT
+from tests.live_server import SERVER_PYTHON, SOURCE_PATH, START_TIMEOUT_S
+
+#: The photo the transport tests sketch (600×400).
+SAMPLE_PHOTO = REPO_ROOT / "examples" / "coffee.jpg"
+
+
+@dataclass
+class ServerProcess:
+    """A started server: its process, config folder (connection file, log) and connection details."""
+
+    process: subprocess.Popen[bytes]
+    config_dir: Path
+
+    @property
+    def connection_file(self) -> Path:
+        """Where this server wrote its connection file."""
+        return self.config_dir / connection.FILE_NAME
+
+    @property
+    def log_path(self) -> Path:
+        """The server's combined stdout and stderr."""
+        return self.config_dir / "server.log"
+
+    def log(self) -> str:
+        """Everything the server has logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, signum: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        """Send `signum` and wait for the exit status (killing it if it does not exit in time)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+def environment(config_dir: Path) -> dict[str, str]:
+    """Environment for a server or client subprocess that uses `config_dir` as its MROSS config folder."""
+    return {**os.environ, "PYTHONPATH": SOURCE_PATH, "MROSS_CONFIG_DIR": str(config_dir)}
+
+
+def start_server(config_dir: Path, *args: str) -> ServerProcess:
+    """Start `python -m mross_server.server_cli --device cpu ARGS` and wait until it wrote its connection file."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    command = [SERVER_PYTHON, "-m", "mross_server.server_cli", "--device", "cpu", *args]
+    with open(config_dir / "server.log", "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment(config_dir))
+    server = ServerProcess(process, config_dir)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    # A file left by a killed server may still be there, so wait for one naming this process.
+    while not _written_by(server.connection_file, process.pid):
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop(signal.SIGKILL)
+            raise RuntimeError(f"mross-server did not start (exit {process.poll()}):\n{server.log()}")
+        time.sleep(0.1)
+    return server
+
+
+def _written_by(path: Path, pid: int) -> bool:
+    try:
+        return connection.read(path).pid == pid
+    except connection.ConnectionFileError:
+        return False
