@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from mross_shared.errors import JobCancelled, MrossError
 from mross_shared.layers import LAYER_MODES
 
 from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
@@ -29,9 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     except (SketchInputError, ValueError, OSError) as error:
         print(f"mross: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except SketchCancelled:
+    except (SketchCancelled, JobCancelled):
         print("mross: cancelled", file=sys.stderr)
         return 130
+    except MrossError as error:
+        print(f"mross: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nmross: interrupted", file=sys.stderr)
         return 130

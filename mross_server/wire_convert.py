@@ -74,6 +74,21 @@ def done_message(job_id: str, result: SketchResult, seconds: float) -> Done:
     )
 
 
+def progress(update: ProgressUpdate) -> Progress | None:
+    """A received `progress` message as the pipeline's Progress; None while the job waits in the queue."""
+    if update.round == 0:
+        return None
+    return Progress(
+        round=update.round,
+        rounds=update.rounds,
+        iteration=update.iteration,
+        iterations=update.iterations,
+        loss=math.nan if update.loss is None else update.loss,
+        best_loss=math.nan if update.best_loss is None else update.best_loss,
+        eta_s=0.0 if update.eta_s is None else update.eta_s,
+    )
+
+
 def round_result(update: RoundUpdate) -> RoundResult:
     """A received `round` message as the pipeline's RoundResult (points [n, 4, 2], half-widths [n])."""
     points = np.array([parse_path_data(path.d) for path in update.paths]).reshape(-1, 4, 2)

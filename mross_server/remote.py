@@ -1,0 +1,45 @@
+"""Running a sketch job on an mross-server: what `mross sketch --server` does instead of a local run."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mross_shared.client import SketchClient
+from mross_shared.errors import MrossError
+from mross_shared.messages import Done, JobParams, ProgressUpdate, RoiBox, RoundUpdate
+
+from mross_server import wire_convert
+from mross_server.job import Progress, Roi, RoundResult, SketchParams, SketchResult
+
+
+def sketch_remote(
+    server: str,
+    photo: Path,
+    rois: Sequence[Roi],
+    params: SketchParams,
+    on_progress: Callable[[Progress], None],
+    on_round: Callable[[RoundResult], None],
+) -> SketchResult:
+    """Submit the photo's bytes to the server at `server` (endpoint or connection file) and collect the rounds.
+
+    Raises the client's errors (ServerUnreachable, NotAuthorised, JobFailed, JobCancelled), each
+    carrying one sentence for the user.
+    """
+    image = Path(photo).read_bytes()
+    boxes = [RoiBox(**dataclasses.asdict(roi)) for roi in rois]
+    with SketchClient(server) as client:
+        job_id = client.submit(image, boxes, JobParams(**dataclasses.asdict(params)))
+        rounds: list[RoundUpdate] = []
+        for event in client.events(job_id):
+            if isinstance(event, ProgressUpdate):
+                update = wire_convert.progress(event)
+                if update is not None:
+                    on_progress(update)
+            elif isinstance(event, RoundUpdate):
+                rounds.append(event)
+                on_round(wire_convert.round_result(event))
+            elif isinstance(event, Done):
+                return wire_convert.sketch_result(event, rounds)
+    raise MrossError("the server closed the job's event stream without a result")
