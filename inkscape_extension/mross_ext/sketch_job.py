@@ -1,0 +1,113 @@
+"""Running one sketch job against the server: submit, follow its progress, collect its rounds.
+
+The job runs in whichever thread calls `run_sketch` (the progress window runs it in a worker thread);
+a `JobMonitor` carries progress out of it and a cancel request into it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mross_shared.client import SketchClient
+from mross_shared.messages import JobParams, ProgressUpdate, RoiBox, RoundUpdate
+
+from .inkscape_watch import InkscapeWatch
+
+
+@dataclass(frozen=True)
+class SketchRequest:
+    """What is sent: the photo's file bytes as they are, ROIs in its pixels, and the job's parameters."""
+
+    image: bytes
+    rois: tuple[RoiBox, ...]
+    params: JobParams
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    """What a progress display shows: one line of text and the overall fraction done (0..1)."""
+
+    text: str
+    fraction: float
+
+
+class JobMonitor:
+    """Progress flowing out of the job's thread and a cancel request flowing into it; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._view = ProgressView("Connecting to the sketch server…", 0.0)
+        self._cancel = threading.Event()
+
+    def show(self, view: ProgressView) -> None:
+        """Replace what the progress display shows."""
+        with self._lock:
+            self._view = view
+
+    def view(self) -> ProgressView:
+        """What the progress display should show now."""
+        with self._lock:
+            return self._view
+
+    def request_cancel(self) -> None:
+        """Ask the job to stop (the user pressed Cancel)."""
+        self._cancel.set()
+
+    def cancel_requested(self) -> bool:
+        """Whether Cancel was pressed."""
+        return self._cancel.is_set()
+
+
+def run_sketch(
+    connect: Callable[[JobMonitor], SketchClient],
+    request: SketchRequest,
+    monitor: JobMonitor,
+    watch: InkscapeWatch,
+) -> tuple[RoundUpdate, ...]:
+    """Connect, submit `request` and return every round once the job is done.
+
+    The job is cancelled on the server when the monitor's Cancel is pressed or Inkscape goes away;
+    the client's JobCancelled, JobFailed, ServerUnreachable and NotAuthorised pass through.
+    """
+    rounds: list[RoundUpdate] = []
+    with connect(monitor) as client:
+        monitor.show(ProgressView("Uploading the photo…", 0.0))
+        job_id = client.submit(request.image, request.rois, request.params)
+
+        def stop() -> bool:
+            return monitor.cancel_requested() or watch.inkscape_gone()
+
+        for event in client.events(job_id, cancelled=stop):
+            if isinstance(event, ProgressUpdate):
+                monitor.show(describe_progress(event))
+            elif isinstance(event, RoundUpdate):
+                rounds.append(event)
+    return tuple(rounds)
+
+
+def describe_progress(update: ProgressUpdate) -> ProgressView:
+    """Turn a progress message into the line and fraction a person sees."""
+    if update.round == 0:
+        if update.queue_position > 0:
+            return ProgressView(f"Waiting for the server (place {update.queue_position} in the queue)…", 0.0)
+        return ProgressView("Preparing the photo…", 0.0)
+    rounds = max(update.rounds, 1)
+    within = update.iteration / update.iterations if update.iterations else 0.0
+    text = f"Round {update.round} of {rounds} · iteration {update.iteration} of {update.iterations}"
+    if update.eta_s is not None:
+        text += f" · about {format_duration(update.eta_s)} left"
+    return ProgressView(text, min(1.0, (update.round - 1 + within) / rounds))
+
+
+def format_duration(seconds: float) -> str:
+    """'45 s', '3 min 5 s' or '1 h 2 min'."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"

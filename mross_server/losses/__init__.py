@@ -1,0 +1,65 @@
+"""Sketch losses: terms that compare K rendered sketches with one target, and their weighted sum.
+
+A `PairTerm` (VggLoss, ClipLoss, ...) never draws augmentations itself: it scores a `PairBatch`
+that `WeightedLoss` builds once per evaluation, so every term of one optimization step sees exactly
+the same perspective/crop draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from mross_server.losses.augment import PairBatch, make_pairs
+
+#: CLIPasso's augmented pairs per step (plus the plain pair: 5 pairs).
+N_AUG = 4
+
+
+class PairTerm(Protocol):
+    """One loss term over sketch/target pairs."""
+
+    def set_target(self, target: Tensor) -> None:
+        """Cache what the term needs of the plain target [1, 3, H, W] in [0, 1]."""
+
+    def __call__(self, pairs: PairBatch) -> Tensor:
+        """The term for each of the K sketches, [K], averaged over the pairs."""
+
+
+class SketchLoss(Protocol):
+    """What the optimizer calls: sketches [K, 3, H, W] in [0, 1] -> loss per sketch [K]."""
+
+    def set_target(self, target: Tensor) -> None:
+        """Fix the target [1, 3, H, W] in [0, 1] that later calls compare against."""
+
+    def __call__(self, sketch: Tensor, augment: bool = True, generator: torch.Generator | None = None) -> Tensor:
+        """Loss per sketch [K]; `augment=False` scores the plain pair only."""
+
+
+class WeightedLoss:
+    """Σ weight · term over one shared `PairBatch` per call; a `SketchLoss` (e.g. MROSS's L_CLIP + L_VGG)."""
+
+    def __init__(self, terms: Sequence[tuple[float, PairTerm]], n_aug: int = N_AUG):
+        if not terms:
+            raise ValueError("a weighted loss needs at least one term.")
+        self.terms = tuple(terms)
+        self.n_aug = n_aug
+        self._target: Tensor | None = None
+
+    def set_target(self, target: Tensor) -> None:
+        """Hand the target [1, 3, H, W] in [0, 1] to every term (each caches its plain-pair features)."""
+        if target.dim() != 4 or target.shape[:2] != (1, 3):
+            raise ValueError(f"the target must be one RGB image [1, 3, H, W], got {list(target.shape)}.")
+        self._target = target.detach()
+        for _, term in self.terms:
+            term.set_target(self._target)
+
+    def __call__(self, sketch: Tensor, augment: bool = True, generator: torch.Generator | None = None) -> Tensor:
+        """Weighted sum of the terms for each sketch [K, 3, H, W] -> [K], all terms on the same pairs."""
+        if self._target is None:
+            raise RuntimeError("WeightedLoss.set_target must be called before evaluating the loss.")
+        pairs = make_pairs(sketch, self._target, self.n_aug if augment else 0, generator)
+        return sum(weight * term(pairs) for weight, term in self.terms)

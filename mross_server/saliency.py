@@ -1,0 +1,85 @@
+"""CLIPasso's optional stroke placement: CLIP ViT-B/32 class-token attention, masked by edges, sampled."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from open_clip.transformer import VisionTransformer
+from torch import Tensor
+
+from mross_server.losses.clip import clip_input
+
+TEMPERATURE = 0.3
+
+
+def vit_attention(visual: VisionTransformer, clip_images: Tensor) -> tuple[Tensor, Tensor]:
+    """Run the ViT's token stack while keeping each block's attention.
+
+    `clip_images` is [B, 3, S, S], already resized and normalized (see `clip_input`). Returns the
+    final tokens [B, 1 + g², D] (before `ln_post`) and the head-averaged attention of every block
+    [L, B, 1 + g², 1 + g²]; token 0 is the class token, the others the g x g patches row by row.
+    """
+    x = visual.conv1(clip_images).flatten(2).transpose(1, 2)
+    cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+    x = visual.ln_pre(torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype))
+    batch_first = getattr(visual.transformer, "batch_first", True)
+    attentions = []
+    for block in visual.transformer.resblocks:
+        # open_clip's blocks call their nn.MultiheadAttention with need_weights=False, so the
+        # residual block is replayed here with the same submodules to get the weights.
+        h = block.ln_1(x) if batch_first else block.ln_1(x).transpose(0, 1)
+        out, weights = block.attn(h, h, h, need_weights=True, average_attn_weights=True)
+        x = x + block.ls_1(out if batch_first else out.transpose(0, 1))
+        x = x + block.ls_2(block.mlp(block.ln_2(x)))
+        attentions.append(weights)
+    return x, torch.stack(attentions)
+
+
+@torch.no_grad()
+def clip_saliency(visual: VisionTransformer, image: Tensor) -> Tensor:
+    """Saliency [H, W] in [0, 1] of one RGB image [1, 3, H, W] in [0, 1].
+
+    The class token's attention to the patches, averaged over heads and all blocks, upsampled
+    bicubically from the g x g patch grid to H x W and min-max normalized.
+    """
+    if image.dim() != 4 or image.shape[:2] != (1, 3):
+        raise ValueError(f"saliency takes one RGB image [1, 3, H, W], got {list(image.shape)}.")
+    _, attention = vit_attention(visual, clip_input(image, visual))
+    to_patches = attention[:, 0, 0, 1:].mean(dim=0)
+    grid = int(round(to_patches.numel() ** 0.5))
+    upsampled = F.interpolate(to_patches.view(1, 1, grid, grid), size=image.shape[-2:], mode="bicubic")[0, 0]
+    low, high = upsampled.min(), upsampled.max()
+    return (upsampled - low) / (high - low).clamp_min(torch.finfo(upsampled.dtype).tiny)
+
+
+def sample_salient_points(
+    saliency: Tensor,
+    edge_mask: Tensor,
+    n: int,
+    generator: torch.Generator | None = None,
+    temperature: float = TEMPERATURE,
+) -> Tensor:
+    """Draw `n` distinct pixels, favouring salient edges; returns their centres [n, 2] (x, y), float32, CPU.
+
+    `saliency` and `edge_mask` are [H, W] and >= 0. Pixels where their product p is positive are drawn
+    without replacement with probability softmax(p / temperature); when fewer than `n` such pixels
+    exist, the rest are drawn uniformly from the other pixels. Deterministic for a seeded CPU generator.
+    """
+    if saliency.shape != edge_mask.shape or saliency.dim() != 2:
+        shapes = f"{list(saliency.shape)} and {list(edge_mask.shape)}"
+        raise ValueError(f"saliency and edge mask must both be [H, W], got {shapes}.")
+    height, width = saliency.shape
+    if not 0 < n <= height * width:
+        raise ValueError(f"can draw between 1 and {height * width} points from a {width}x{height} map, not {n}.")
+    scores = (saliency * edge_mask).flatten().cpu().double()
+    on_edge = scores > 0
+    from_edges = min(n, int(on_edge.sum()))
+    picked = torch.empty(0, dtype=torch.long)
+    if from_edges:
+        probabilities = torch.softmax(scores[on_edge] / temperature, dim=0)
+        drawn = torch.multinomial(probabilities, from_edges, replacement=False, generator=generator)
+        picked = on_edge.nonzero().squeeze(1)[drawn]
+    if from_edges < n:
+        others = (~on_edge).nonzero().squeeze(1)
+        picked = torch.cat([picked, others[torch.randperm(others.numel(), generator=generator)[: n - from_edges]]])
+    return torch.stack([picked % width, picked // width], dim=1).float() + 0.5

@@ -1,0 +1,80 @@
+"""CLIP ViT attention saliency, salient point sampling, and HED edge maps (tiny and real weights)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mross_server.backbones import hed_weights_path, load_hed
+from mross_server.losses.clip import clip_input
+from mross_server.saliency import clip_saliency, sample_salient_points, vit_attention
+from tests.tiny_models import tiny_clip, write_tiny_hed_h5
+
+
+@pytest.fixture(scope="module")
+def vit():
+    return tiny_clip("ViT-B-32").visual.requires_grad_(False)
+
+
+def test_replayed_vit_blocks_match_open_clip_and_keep_attention(vit):
+    images = clip_input(torch.rand(2, 3, 50, 70), vit)
+    tokens, attention = vit_attention(vit, images)
+    torch.testing.assert_close(vit.ln_post(tokens[:, 0]) @ vit.proj, vit(images), rtol=1e-4, atol=1e-5)
+    assert attention.shape == (2, 2, 17, 17), "2 blocks, batch 2, class token + 4x4 patches"
+    torch.testing.assert_close(attention.sum(-1), torch.ones(2, 2, 17))
+
+
+def test_saliency_covers_the_image_and_spans_zero_to_one(vit):
+    saliency = clip_saliency(vit, torch.rand(1, 3, 45, 61))
+    assert saliency.shape == (45, 61)
+    assert saliency.min() == 0 and saliency.max() == 1
+
+
+def test_point_sampling_is_seeded_distinct_and_prefers_salient_edges():
+    saliency = torch.zeros(30, 40)
+    saliency[:, 20:] = 1.0
+    saliency[:, :20] = 0.1
+    edges = torch.zeros(30, 40)
+    edges[::3] = 1.0
+
+    def draw(seed: int) -> torch.Tensor:
+        return sample_salient_points(saliency, edges, 40, torch.Generator().manual_seed(seed))
+
+    points = draw(0)
+    assert points.shape == (40, 2) and torch.equal(points, draw(0)) and not torch.equal(points, draw(1))
+    assert len({tuple(p.tolist()) for p in points}) == 40, "drawn without replacement"
+    rows = points[:, 1] - 0.5
+    assert torch.all(rows % 3 == 0), "only edge pixels are drawn while there are enough"
+    # softmax(p / 0.3) weighs a pixel of saliency 1 about 20 times one of saliency 0.1.
+    assert (points[:, 0] > 20).sum() >= 34
+
+
+def test_point_sampling_tops_up_from_other_pixels_when_edges_run_out():
+    edges = torch.zeros(8, 8)
+    edges[2, 3] = edges[5, 6] = 1.0
+    points = sample_salient_points(torch.ones(8, 8), edges, 5, torch.Generator().manual_seed(0))
+    coords = {tuple(p.tolist()) for p in points}
+    assert len(coords) == 5 and {(3.5, 2.5), (6.5, 5.5)} <= coords
+    with pytest.raises(ValueError, match="can draw between 1 and 64 points"):
+        sample_salient_points(torch.ones(8, 8), edges, 65)
+
+
+def test_hed_with_tiny_weights_gives_an_edge_probability_per_pixel(tmp_path):
+    hed = load_hed(write_tiny_hed_h5(tmp_path / "tiny.h5"))
+    edges = hed(torch.rand(1, 3, 37, 50))
+    assert edges.shape == (37, 50) and edges.min() >= 0 and edges.max() <= 1 and edges.std() > 0
+    with pytest.raises(ValueError, match=r"one RGB image \[1, 3, H, W\]"):
+        hed(torch.rand(2, 3, 37, 50))
+
+
+@pytest.mark.skipif(not hed_weights_path().is_file(), reason=f"real HED weights absent at {hed_weights_path()}")
+def test_real_hed_weights_find_the_outline_of_a_disc():
+    hed = load_hed()
+    height, width = 97, 130
+    y, x = torch.meshgrid(torch.arange(height) + 0.5, torch.arange(width) + 0.5, indexing="ij")
+    distance = ((x - 60) ** 2 + (y - 50) ** 2).sqrt() - 30
+    disc = torch.where(distance < 0, 0.25, 1.0).expand(1, 3, height, width)
+    edges = hed(disc)
+    on_outline, far_away = edges[distance.abs() < 1.5], edges[distance.abs() > 8]
+    assert on_outline.mean() > 0.8 and on_outline.min() > 0.4
+    assert far_away.mean() < 0.05
