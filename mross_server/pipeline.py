@@ -34,6 +34,7 @@ from mross_server.objective import Objective, TermFactory, build_view, check_ter
 from mross_server.optimizer import StepReport, optimize_strokes
 from mross_server.presets import Preset, get_preset
 from mross_server.regions import clip_rois
+from mross_server.saliency import clip_saliency, sample_salient_points
 from mross_server.renderer import render
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 PIECE_FRACTION = 0.15
 # Later seeds start from slightly jittered contour strokes so best-of-K has something to choose from.
 SEED_JITTER = 1.0
-INIT_METHODS = ("contours", "fps")
+INIT_METHODS = ("contours", "fps", "saliency")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,8 +62,8 @@ class _Region:
 
     roi: Roi | None
     box: Box
+    view: np.ndarray  # the region of the photo at analysis size, [h, w, 3] in [0, 1]
     analysis: EdgeAnalysis
-    analysis_size: tuple[int, int]
 
 
 class SketchEngine:
@@ -77,15 +78,19 @@ class SketchEngine:
             self.notes.append(f"VGG16/HED weights not found at {weights} (install.py fetches them); the vgg term is off")
         clip = load_clip("RN101", clip_weights, allow_download=allow_download, device=self.device)
         self.clip = clip.model
-        if not clip.found:
-            self.notes.append(clip.note)
+        # A single checkpoint file given by the user is RN101's; a folder may hold both models.
+        folder = clip_weights if clip_weights is not None and Path(clip_weights).is_dir() else None
+        vit = load_clip("ViT-B-32", folder, allow_download=allow_download, device=self.device)
+        self.vit = vit.model
+        self.notes += [loaded.note for loaded in (clip, vit) if not loaded.found]
         for note in self.notes:
             log.info(note)
 
     @property
     def backbones(self) -> tuple[str, ...]:
         """Names of the loaded loss networks."""
-        return tuple(name for name, model in (("vgg16-hed", self.vgg), ("clip-RN101", self.clip)) if model is not None)
+        models = (("vgg16-hed", self.vgg), ("clip-RN101", self.clip), ("clip-ViT-B-32", self.vit))
+        return tuple(name for name, model in models if model is not None)
 
     def sketch(
         self,
@@ -120,6 +125,8 @@ class SketchEngine:
         init = params.init or preset.init
         if init not in INIT_METHODS:
             raise SketchInputError(f"unknown initialization {init!r}; choose one of {', '.join(INIT_METHODS)}")
+        if init == "saliency" and self.vit is None:
+            raise SketchInputError("the saliency initialization needs CLIP ViT-B/32 weights (ViT-B-32.pt in the CLIP folder)")
         iterations = params.iterations if params.iterations is not None else preset.iterations
         roi_weight = params.roi_weight if params.roi_weight is not None else preset.roi_weight
 
@@ -181,26 +188,44 @@ class SketchEngine:
     def _region(self, photo: np.ndarray, roi: Roi | None, box: Box, preset: Preset) -> _Region:
         size = view_size(box, preset.analysis_size)
         crop = photo_view(to_tensor(photo, torch.device("cpu")), box, size)[0].permute(1, 2, 0).numpy().astype(np.float64)
-        return _Region(roi, box, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size), size)
+        return _Region(roi, box, crop, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size))
 
     def _initial_strokes(
-        self, region: _Region, count: int, canvas: Canvas, existing: Tensor, half_width: float, rng: np.random.Generator, init: str, seeds: int
+        self,
+        region: _Region,
+        count: int,
+        canvas: Canvas,
+        existing: Tensor,
+        half_width: float,
+        rng: np.random.Generator,
+        init: str,
+        seeds: int,
     ) -> Tensor:
         """New strokes [seeds, count, 4, 2] in canvas units.
 
         "contours" takes the region's best contour pieces that `existing` strokes [n, 4, 2] do not
         already draw; what they cannot fill (and all of "fps") becomes random walks from
-        farthest-point samples of the edge pixels, or from uniform points when the region has no edges.
+        farthest-point samples of the edge pixels, or from uniform points when the region has no
+        edges. "saliency" (CLIPasso) starts the random walks at points drawn by CLIP ViT attention
+        on the region's edges.
         """
-        affine = view_to_canvas(region.box, region.analysis_size, canvas)
+        affine = view_to_canvas(region.box, region.view.shape[:2], canvas)
         pieces = region.analysis.pieces if init == "contours" else ()
         if pieces and existing.shape[0]:
             with torch.no_grad():
-                drawn = render(existing[None], half_width + 1.0, canvas.to_canvas(region.box), region.analysis_size)
+                drawn = render(existing[None], half_width + 1.0, canvas.to_canvas(region.box), region.view.shape[:2])
             pieces = uncovered_pieces(pieces, drawn[0, 0].cpu().numpy() < 0.5)
         strokes = pieces_to_strokes(pieces, count, affine)
         missing = count - len(strokes)
-        if missing > 0:
+        if missing > 0 and init == "saliency":
+            with torch.no_grad():
+                saliency = clip_saliency(self.vit, to_tensor(region.view, self.device))
+            edges = torch.from_numpy(region.analysis.edges).to(saliency)
+            # The sampler wants a CPU torch generator; seed it from the job's rng to stay deterministic.
+            sampler = torch.Generator().manual_seed(int(rng.integers(2**31)))
+            starts = sample_salient_points(saliency, edges, missing, sampler).double().numpy()
+            strokes = np.concatenate([strokes, random_walk_strokes(starts @ affine[:, :2].T + affine[:, 2], canvas.resolution, rng)])
+        elif missing > 0:
             candidates = edge_pixels(region.analysis.edges)
             if len(candidates):
                 starts = farthest_point_sample(candidates, missing, rng) @ affine[:, :2].T + affine[:, 2]
@@ -227,7 +252,7 @@ class SketchEngine:
 
 def _edges_inside(whole: _Region, box: Box) -> int:
     """Edge pixels of the whole-photo analysis that fall inside box (photo pixels)."""
-    height, width = whole.analysis_size
+    height, width = whole.view.shape[:2]
     sx, sy = width / whole.box[2], height / whole.box[3]
     x0, y0, x1, y1 = int(box[0] * sx), int(box[1] * sy), int(np.ceil(box[2] * sx)), int(np.ceil(box[3] * sy))
     return int(whole.analysis.edges[y0:y1, x0:x1].sum())

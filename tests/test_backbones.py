@@ -85,7 +85,7 @@ def test_missing_clip_weights_are_reported_not_raised(tmp_path):
     assert not loaded.found and loaded.model is None and loaded.source == ""
     assert loaded.note == (
         f"CLIP weights not found at {tmp_path / 'mine.pt'} or {tmp_path / 'cache' / 'RN101.pt'}; "
-        "using the offline VGG loss"
+        "using the offline objective"
     )
     assert "without CLIP saliency" in load_clip("ViT-B-32", cache_dir=tmp_path).note
 

@@ -91,3 +91,23 @@ def test_bad_input_is_one_clear_sentence(engine, params, rois, message):
 def test_undecodable_image(engine):
     with pytest.raises(SketchInputError, match="not an image"):
         engine.sketch(b"definitely not a png", [], SketchParams(preset="test"))
+
+
+def test_with_clip_weights_the_mross_loss_is_default_and_saliency_init_works(tmp_path):
+    """Tiny OpenAI-format RN101 and ViT-B/32 checkpoints loaded by the real engine from a CLIP folder."""
+    from tests.tiny_models import save_openai_checkpoint, tiny_clip
+
+    save_openai_checkpoint(tiny_clip("RN101"), tmp_path / "RN101.pt")
+    save_openai_checkpoint(tiny_clip("ViT-B-32"), tmp_path / "ViT-B-32.pt")
+    engine = SketchEngine(device="cpu", clip_weights=tmp_path)
+    assert {"clip-RN101", "clip-ViT-B-32"} <= set(engine.backbones)
+    result = engine.sketch(PHOTO, ROIS[:1], SketchParams(strokes=8, preset="test", init="saliency", iterations=2))
+    assert result.objective == "clip" and len(result.rounds[-1].points) == 8
+    assert np.isfinite(result.rounds[-1].points).all()
+
+
+def test_saliency_init_without_vit_weights_is_refused(engine):
+    if engine.vit is not None:
+        pytest.skip("ViT-B/32 weights are installed on this machine")
+    with pytest.raises(SketchInputError, match="ViT-B/32"):
+        engine.sketch(PHOTO, [], SketchParams(preset="test", init="saliency"))
