@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from mross_shared.messages import JobParams
 
 
 class SketchCancelled(Exception):
@@ -34,19 +35,9 @@ class Roi:
         return (self.x, self.y, self.x + self.width, self.y + self.height)
 
 
-@dataclass(frozen=True)
-class SketchParams:
-    """User-facing knobs of one sketch job. `None` means "take the preset's value"."""
-
-    strokes: int = 48
-    preset: str = "fast"
-    iterations: int | None = None
-    sketches: int = 1
-    seed: int = 0
-    freeze_previous: bool = False
-    roi_weight: float | None = None
-    objective: str | None = None
-    init: str | None = None
+# A job's knobs have one definition, on the wire, so the CLI, the server and the extension agree;
+# it checks ranges on construction (ProtocolError, a ValueError, names the bad field).
+SketchParams = JobParams
 
 
 @dataclass(frozen=True)

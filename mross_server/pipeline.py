@@ -113,8 +113,6 @@ class SketchEngine:
         rounds = 1 + len(rois)
         if params.strokes < rounds:
             raise SketchInputError(f"{params.strokes} strokes cannot be spread over {rounds} rounds; ask for at least {rounds}")
-        if params.sketches < 1:
-            raise SketchInputError("the number of sketches (seeds) must be at least 1")
         try:
             preset = get_preset(params.preset)
             objective = parse_objective(params.objective or (preset.clip_objective if self.clip is not None else preset.offline_objective))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mross_shared.client import SketchClient
 from mross_shared.errors import MrossError
-from mross_shared.messages import Done, JobParams, ProgressUpdate, RoiBox, RoundUpdate
+from mross_shared.messages import Done, ProgressUpdate, RoiBox, RoundUpdate
 
 from mross_server import wire_convert
 from mross_server.job import Progress, Roi, RoundResult, SketchParams, SketchResult
@@ -30,7 +30,7 @@ def sketch_remote(
     image = Path(photo).read_bytes()
     boxes = [RoiBox(**dataclasses.asdict(roi)) for roi in rois]
     with SketchClient(server) as client:
-        job_id = client.submit(image, boxes, JobParams(**dataclasses.asdict(params)))
+        job_id = client.submit(image, boxes, params)
         rounds: list[RoundUpdate] = []
         for event in client.events(job_id):
             if isinstance(event, ProgressUpdate):

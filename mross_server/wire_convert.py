@@ -20,9 +20,8 @@ from mross_shared.messages import Done, JobState, ProgressUpdate, RoiBox, RoundU
 
 
 def sketch_inputs(submit: Submit) -> tuple[list[Roi], SketchParams]:
-    """The pipeline's ROIs and parameters for a submitted job (JobParams mirrors SketchParams field for field)."""
-    rois = [Roi(**dataclasses.asdict(box)) for box in submit.rois]
-    return rois, SketchParams(**dataclasses.asdict(submit.params))
+    """The pipeline's ROIs and parameters for a submitted job."""
+    return [Roi(**dataclasses.asdict(box)) for box in submit.rois], submit.params
 
 
 def progress_update(job_id: str, progress: Progress, elapsed_s: float) -> ProgressUpdate:

@@ -1,7 +1,7 @@
-"""A real `mross-server` process under a test's control: extra arguments, signals, restart, its log.
+"""A real `mross-server` process on loopback under a test's control: arguments, signals, restart, its log.
 
-tests/live_server.py covers the simple case (run until the block ends); the transport tests also
-need to kill, pause and restart the server and read what it logged.
+The server needs torch, so it runs under MROSS_SERVER_PYTHON when the tests themselves run under a
+Python without it (Inkscape's /usr/bin/python3 for the inkex 1.2 run); by default, under this Python.
 """
 
 from __future__ import annotations
@@ -9,13 +9,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from mross_shared import connection
 from tests.extension_dir import REPO_ROOT
-from tests.live_server import SERVER_PYTHON, SOURCE_PATH, START_TIMEOUT_S
+
+SERVER_PYTHON = os.environ.get("MROSS_SERVER_PYTHON") or sys.executable
+SOURCE_PATH = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "shared")])
+START_TIMEOUT_S = 180.0
 
 #: The photo the transport tests sketch (600×400).
 SAMPLE_PHOTO = REPO_ROOT / "examples" / "coffee.jpg"
@@ -74,6 +80,16 @@ def start_server(config_dir: Path, *args: str) -> ServerProcess:
             raise RuntimeError(f"mross-server did not start (exit {process.poll()}):\n{server.log()}")
         time.sleep(0.1)
     return server
+
+
+@contextmanager
+def running_server(config_dir: Path, idle_exit_s: float = 600.0) -> Iterator[Path]:
+    """Run a server until the block ends; yields its connection file (in `config_dir`)."""
+    server = start_server(config_dir, "--idle-exit", str(idle_exit_s))
+    try:
+        yield server.connection_file
+    finally:
+        server.stop(timeout_s=15)
 
 
 def _written_by(path: Path, pid: int) -> bool:

@@ -26,7 +26,7 @@ from inkex.tester.filters import Compare, CompareNumericFuzzy
 
 from tests.document_text import without_layout
 from tests.extension_dir import EXTENSION_DIR
-from tests.live_server import running_server
+from tests.server_process import running_server
 from mross_sketch import Sketch
 
 SCENE = "svg/mross_scene.svg"

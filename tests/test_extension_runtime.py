@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.extension_dir import EXTENSION_DIR, REPO_ROOT
-from tests.live_server import SERVER_PYTHON, SOURCE_PATH
+from tests.server_process import SERVER_PYTHON, SOURCE_PATH
 from mross_ext.errors import ExtensionError
 from mross_ext.server_start import IDLE_EXIT_S, ServerChoice, connect, read_launch
 from mross_ext.sketch_job import JobMonitor, ProgressView, describe_progress, format_duration

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.extension_dir import REPO_ROOT, TEST_DATA
-from tests.live_server import SERVER_PYTHON
+from tests.server_process import SERVER_PYTHON
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("inkscape") and shutil.which("xvfb-run")), reason="needs Inkscape and xvfb-run (apt)"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.extension_dir import REPO_ROOT
-from tests.live_server import SERVER_PYTHON
+from tests.server_process import SERVER_PYTHON
 
 INSTALLER = REPO_ROOT / "install.py"
 # Any python3 >= 3.9 must do; Debian's is also the one Inkscape runs extensions with.

@@ -266,10 +266,7 @@ def test_connection_file_problems_are_one_sentence(tmp_path):
             connection.read(tmp_path / "bad.json")
 
 
-def test_job_params_mirror_sketch_params_field_for_field():
-    ours = [(f.name, f.default) for f in dataclasses.fields(JobParams)]
-    theirs = [(f.name, f.default) for f in dataclasses.fields(SketchParams)]
-    assert ours == theirs
+def test_a_submit_becomes_the_pipelines_inputs():
     rois, params = sketch_inputs(SUBMIT)
     assert rois == [Roi(10, 20, 30, 40), Roi(0, 0, 5.5, 6.5)]
     assert params == SketchParams(strokes=8, preset="test", iterations=3, objective="ink + 0.2*vgg")

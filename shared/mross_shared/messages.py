@@ -113,7 +113,10 @@ class RoiBox:
 
 @dataclass(frozen=True)
 class JobParams:
-    """The job's knobs, field for field the server's `SketchParams` (None = the preset's value)."""
+    """The job's knobs (None = the preset's value); the server's pipeline takes them as they are.
+
+    iterations=0 skips optimization: the round shows its initial strokes.
+    """
 
     strokes: int = 48
     preset: str = "fast"
@@ -127,7 +130,7 @@ class JobParams:
 
     def __post_init__(self) -> None:
         _check(self.strokes >= 1, "field 'params.strokes' must be at least 1")
-        _check(self.iterations is None or self.iterations >= 1, "field 'params.iterations' must be at least 1")
+        _check(self.iterations is None or self.iterations >= 0, "field 'params.iterations' must not be negative")
         _check(self.sketches >= 1, "field 'params.sketches' must be at least 1")
         _check(0 <= self.seed < 2**63, "field 'params.seed' must be between 0 and 2**63 - 1")
         _check_non_negative(roi_weight=self.roi_weight)
