@@ -46,13 +46,13 @@ VARIANTS = (
     # MROSS's own offline loss: VGG16 features from edge-sampled random walks; plain pair and no zoomed
     # ROI view (as the reference), and fewer steps than its 800 to fit a CPU budget.
     Variant("vgg", SketchParams(STROKES, preset="fast", init="fps", objective="vgg", iterations=60, roi_weight=0.0)),
+    Variant("ink", SketchParams(STROKES, preset="fast", objective="ink")),
     Variant("fast", SketchParams(STROKES, preset="fast")),
 )
 # Measured on two photos only (see docs/offline-objective.md); --variants selects them.
 EXTRA_VARIANTS = (
     Variant("contours+vgg", SketchParams(STROKES, preset="fast", objective="vgg", iterations=60, roi_weight=0.0)),
     Variant("edges", SketchParams(STROKES, preset="fast", objective="edges")),
-    Variant("ink+edges", SketchParams(STROKES, preset="fast", objective="ink+edges")),
     Variant("ink+vgg", SketchParams(STROKES, preset="fast", objective="ink+0.05*vgg", iterations=60)),
     Variant("standard", SketchParams(STROKES, preset="standard")),
 )

@@ -3,8 +3,8 @@
 The stroke budget N is split between rounds in proportion to each region's edges (exactly N in
 total). Every round appends its strokes, starting on the region's strongest contours, and runs a
 fresh Adam over all strokes (or only the new ones with `freeze_previous`), keeping the best state.
-In ROI rounds the objective adds a zoomed view: the sketch's ROI window rendered at full loss
-resolution against the photo's ROI crop.
+From each ROI round on, the objective adds a zoomed view: the sketch's ROI window rendered at full
+loss resolution against the photo's ROI crop.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 # Contour pieces are cut to this fraction of the analysed view's long side: long enough to carry a
 # shape, short enough for one cubic to follow it.
-PIECE_FRACTION = 0.15
+PIECE_FRACTION = 0.25
 # Later seeds start from slightly jittered contour strokes so best-of-K has something to choose from.
 SEED_JITTER = 1.0
 INIT_METHODS = ("contours", "fps", "saliency")
@@ -138,6 +138,7 @@ class SketchEngine:
         generator = torch.Generator(self.device).manual_seed(params.seed)
         whole_view = build_view(objective, factories, photo_view(photo_t, (0, 0, width, height), canvas.size), canvas.window, 1.0, preset.augmentations)
 
+        views = [whole_view]
         points = torch.zeros(params.sketches, 0, 4, 2, device=self.device)
         results: list[RoundResult] = []
         clock = _Eta(iterations * rounds)
@@ -145,7 +146,8 @@ class SketchEngine:
             started = time.perf_counter()
             new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, rng, init, params.sketches)
             points = torch.cat([points, new], dim=1)
-            views = [whole_view]
+            # Zoomed views stay in the objective for the rounds after theirs, so later rounds keep the
+            # detail earlier ROIs added instead of pulling it back towards the coarse whole-photo target.
             if region.roi is not None and roi_weight > 0:
                 zoom = view_size(region.box, preset.resolution)
                 views.append(build_view(objective, factories, photo_view(photo_t, region.box, zoom), canvas.to_canvas(region.box), roi_weight, preset.augmentations))
@@ -159,7 +161,7 @@ class SketchEngine:
                     on_progress(Progress(index, rounds, step.iteration, step.iterations, step.loss, step.best_loss, clock.eta()))
 
             outcome = optimize_strokes(
-                points, movable, Objective(views, preset.canvas_half_width), iterations, generator,
+                points, movable, Objective(list(views), preset.canvas_half_width), iterations, generator,
                 eval_every=preset.eval_every, augment=preset.augmentations > 0, on_step=report, cancelled=cancelled,
             )
             if outcome.cancelled:
