@@ -193,7 +193,7 @@ def test_header_errors_have_their_own_codes(header_change, code):
         (lambda c: c["params"].update(strokes="8"), "'params.strokes' must be an integer"),
         (lambda c: c["params"].update(strokes=True), "'params.strokes' must be an integer"),
         (lambda c: c["params"].update(strokes=0), "'params.strokes' must be at least 1"),
-        (lambda c: c["params"].update(iterations=0), "'params.iterations' must be at least 1"),
+        (lambda c: c["params"].update(iterations=-1), "'params.iterations' must not be negative"),
         (lambda c: c["params"].update(seed=2**70), "'params.seed'"),
         (lambda c: c["params"].update(freeze_previous=1), "'params.freeze_previous' must be true or false"),
         (lambda c: c["params"].update(preset="fast; rm -rf"), "'params.preset' must be a short name"),
