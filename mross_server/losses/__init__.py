@@ -29,18 +29,8 @@ class PairTerm(Protocol):
         """The term for each of the K sketches, [K], averaged over the pairs."""
 
 
-class SketchLoss(Protocol):
-    """What the optimizer calls: sketches [K, 3, H, W] in [0, 1] -> loss per sketch [K]."""
-
-    def set_target(self, target: Tensor) -> None:
-        """Fix the target [1, 3, H, W] in [0, 1] that later calls compare against."""
-
-    def __call__(self, sketch: Tensor, augment: bool = True, generator: torch.Generator | None = None) -> Tensor:
-        """Loss per sketch [K]; `augment=False` scores the plain pair only."""
-
-
 class WeightedLoss:
-    """Σ weight · term over one shared `PairBatch` per call; a `SketchLoss` (e.g. MROSS's L_CLIP + L_VGG)."""
+    """Σ weight · term over one shared `PairBatch` per call (e.g. MROSS's L_CLIP + L_VGG): sketches [K, 3, H, W] -> loss [K]."""
 
     def __init__(self, terms: Sequence[tuple[float, PairTerm]], n_aug: int = N_AUG):
         if not terms:
