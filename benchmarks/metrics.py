@@ -7,9 +7,9 @@ import torch
 from scipy import ndimage
 from skimage.feature import canny
 
-from mross_server.contours import gray
-from mross_server.init_strokes import bezier_samples
-from mross_server.renderer import render
+from mross_server.engine.contours import gray
+from mross_server.engine.initial_strokes import bezier_samples
+from mross_server.engine.renderer import render
 
 TOLERANCE_PX = 3.0
 

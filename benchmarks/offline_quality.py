@@ -23,11 +23,11 @@ from PIL import Image, ImageDraw
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "shared")]
 from benchmarks.metrics import edge_f1, photo_edges, sketch_ink  # noqa: E402
 from benchmarks.scenes import SCENES, Scene  # noqa: E402
-from mross_server.image_io import load_photo  # noqa: E402
+from mross_server.io.photo import load_photo  # noqa: E402
 from mross_server.job import SketchParams, SketchResult  # noqa: E402
-from mross_server.pipeline import SketchEngine  # noqa: E402
-from mross_server.preview import rasterize_layers  # noqa: E402
-from mross_server.svg_io import round_layers  # noqa: E402
+from mross_server.engine.pipeline import SketchEngine  # noqa: E402
+from mross_server.io.preview import rasterize_layers  # noqa: E402
+from mross_server.io.svg import round_layers  # noqa: E402
 
 STROKES = 48
 

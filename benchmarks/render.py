@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "shared")]
-from mross_server.renderer import render  # noqa: E402
+from mross_server.engine.renderer import render  # noqa: E402
 
 CANVAS = 224.0
 DENSE_LIMIT = 13_000_000  # pixel × stroke × chord products; beyond this the dense reference needs many GB
@@ -107,7 +107,7 @@ def agreement() -> dict:
     """Mean |Δ| of our 224² render against 2×2 hard supersampling and against cairosvg (48 strokes each kind)."""
     from PIL import Image
 
-    from mross_server.svg_io import StrokeLayer, to_svg
+    from mross_server.io.svg import StrokeLayer, to_svg
 
     figures = {}
     for kind in ("short", "long"):
@@ -135,7 +135,7 @@ def peak_memory_mb() -> float:
     """
     code = (
         "import sys; sys.path[:0] = sys.argv[1:];"
-        "from benchmarks.render import strokes, high_water_mb; from mross_server.renderer import render;"
+        "from benchmarks.render import strokes, high_water_mb; from mross_server.engine.renderer import render;"
         "p = strokes('long', 256).requires_grad_(True); render(p[:, :2], 1.5, (0, 0, 224, 224), 64);"
         "base = high_water_mb(); render(p, 1.5, (0, 0, 224, 224), 512).mean().backward();"
         "print(high_water_mb() - base)"

@@ -12,9 +12,9 @@ from mross_shared.errors import JobCancelled, MrossError
 from mross_shared.layers import LAYER_MODES
 
 from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
-from mross_server.presets import PRESETS
-from mross_server.preview import rasterize_layers, save_png
-from mross_server.svg_io import read_svg, round_layers, write_svg
+from mross_server.engine.presets import PRESETS
+from mross_server.io.preview import rasterize_layers, save_png
+from mross_server.io.svg import read_svg, round_layers, write_svg
 
 EXIT_USAGE = 2
 PREVIEW_LONG_SIDE = 1024
@@ -100,7 +100,7 @@ def _sketch(args: argparse.Namespace) -> int:
 
         result = sketch_remote(args.server, args.photo, args.roi, params, progress.update, progress.round_done)
     else:
-        from mross_server.pipeline import SketchEngine
+        from mross_server.engine.pipeline import SketchEngine
 
         engine = SketchEngine(args.device, args.clip_weights)
         result = engine.sketch(args.photo, args.roi, params, progress.update, progress.round_done)

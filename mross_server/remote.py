@@ -10,7 +10,7 @@ from mross_shared.client import SketchClient
 from mross_shared.errors import MrossError
 from mross_shared.messages import Done, ProgressUpdate, RoiBox, RoundUpdate
 
-from mross_server import wire_convert
+from mross_server.serve import wire
 from mross_server.job import Progress, Roi, RoundResult, SketchParams, SketchResult
 
 
@@ -34,12 +34,12 @@ def sketch_remote(
         rounds: list[RoundUpdate] = []
         for event in client.events(job_id):
             if isinstance(event, ProgressUpdate):
-                update = wire_convert.progress(event)
+                update = wire.progress(event)
                 if update is not None:
                     on_progress(update)
             elif isinstance(event, RoundUpdate):
                 rounds.append(event)
-                on_round(wire_convert.round_result(event))
+                on_round(wire.round_result(event))
             elif isinstance(event, Done):
-                return wire_convert.sketch_result(event, rounds)
+                return wire.sketch_result(event, rounds)
     raise MrossError("the server closed the job's event stream without a result")

@@ -66,9 +66,9 @@ def environment(config_dir: Path) -> dict[str, str]:
 
 
 def start_server(config_dir: Path, *args: str) -> ServerProcess:
-    """Start `python -m mross_server.server_cli --device cpu ARGS` and wait until it wrote its connection file."""
+    """Start `python -m mross_server.serve.cli --device cpu ARGS` and wait until it wrote its connection file."""
     config_dir.mkdir(parents=True, exist_ok=True)
-    command = [SERVER_PYTHON, "-m", "mross_server.server_cli", "--device", "cpu", *args]
+    command = [SERVER_PYTHON, "-m", "mross_server.serve.cli", "--device", "cpu", *args]
     with open(config_dir / "server.log", "ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment(config_dir))
     server = ServerProcess(process, config_dir)

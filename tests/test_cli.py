@@ -8,7 +8,7 @@ import time
 
 from lxml import etree
 
-from mross_server.svg_io import INKSCAPE_NS, read_svg
+from mross_server.io.svg import INKSCAPE_NS, read_svg
 from tests.server_process import SAMPLE_PHOTO, environment, start_server
 
 LABEL = f"{{{INKSCAPE_NS}}}label"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mross_server.svg_io import round_layers, to_svg
-from mross_server.wire_convert import sketch_result
+from mross_server.io.svg import round_layers, to_svg
+from mross_server.serve.wire import sketch_result
 from mross_shared.client import SketchClient
 from mross_shared.connection import read
 from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, NotAuthorised, ServerUnreachable
@@ -249,7 +249,7 @@ def test_nothing_listening_is_reported_within_5_s(tmp_path, monkeypatch):
 
 
 def run_cli(config_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "mross_server.server_cli", *args]
+    command = [sys.executable, "-m", "mross_server.serve.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, env=environment(config_dir), timeout=120, check=False)
 
 

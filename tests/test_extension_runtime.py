@@ -90,7 +90,7 @@ def test_auto_start_runs_the_recorded_server_detached_and_connects(tmp_path, mon
     # Inkscape's own PYTHONPATH must not leak into the server; the record says what the server needs.
     monkeypatch.setenv("PYTHONPATH", "/usr/share/inkscape/extensions")
     record = tmp_path / "mross_install.json"
-    launch = {"server_command": [SERVER_PYTHON, "-m", "mross_server.server_cli"], "server_env": {"PYTHONPATH": SOURCE_PATH}}
+    launch = {"server_command": [SERVER_PYTHON, "-m", "mross_server.serve.cli"], "server_env": {"PYTHONPATH": SOURCE_PATH}}
     record.write_text(json.dumps(launch))
     monitor = JobMonitor()
     client = connect(ServerChoice(None, autostart=True, record=record), monitor)

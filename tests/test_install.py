@@ -42,7 +42,7 @@ def test_install_check_reinstall_and_uninstall(tmp_path):
     assert not list((target / "mross_ext").rglob("__pycache__")) and not list((vendor / "mross_shared").rglob("__pycache__"))
 
     record = json.loads((vendor / "mross_install.json").read_text())
-    assert record["server_command"] == [SERVER_PYTHON, "-m", "mross_server.server_cli"]
+    assert record["server_command"] == [SERVER_PYTHON, "-m", "mross_server.serve.cli"]
     assert record["server_env"]["PYTHONPATH"].split(os.pathsep) == [str(REPO_ROOT), str(REPO_ROOT / "shared")]
     assert "MROSS_WEIGHTS_DIR" in record["server_env"]
 

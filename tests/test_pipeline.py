@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mross_server.job import Roi, SketchCancelled, SketchInputError, SketchParams
-from mross_server.pipeline import SketchEngine
+from mross_server.engine.pipeline import SketchEngine
 
 PHOTO = Path(__file__).resolve().parents[1] / "examples" / "coffee.jpg"
 ROIS = [Roi(200, 180, 250, 200), Roi(100, 20, 300, 180)]

@@ -1,6 +1,6 @@
 """The wire protocol without sockets: framing, signing, replay protection, validation, connection file.
 
-Also the bridge to the pipeline's types (mross_server.wire_convert), and that mross_shared imports
+Also the bridge to the pipeline's types (mross_server.serve.wire), and that mross_shared imports
 under a Python with nothing but pyzmq (Inkscape's /usr/bin/python3).
 """
 
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from mross_server.job import Roi, RoundResult, SketchParams, SketchResult
-from mross_server.svg_io import round_layers, to_svg
-from mross_server.wire_convert import round_result, round_update, sketch_inputs, sketch_result
+from mross_server.io.svg import round_layers, to_svg
+from mross_server.serve.wire import round_result, round_update, sketch_inputs, sketch_result
 from mross_shared import connection
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import (

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mross_server.renderer import render
-from mross_server.svg_io import StrokeLayer, to_svg
+from mross_server.engine.renderer import render
+from mross_server.io.svg import StrokeLayer, to_svg
 
 
 def random_strokes(k: int, n: int, canvas: float = 64.0, spread: float = 0.3, seed: int = 0) -> torch.Tensor:

@@ -8,7 +8,7 @@ from lxml import etree
 
 from mross_server.cli import main
 from mross_server.job import Roi, RoundResult
-from mross_server.svg_io import INKSCAPE_NS, StrokeLayer, parse_path_data, path_data, read_svg, round_layers, write_svg
+from mross_server.io.svg import INKSCAPE_NS, StrokeLayer, parse_path_data, path_data, read_svg, round_layers, write_svg
 
 
 def two_rounds() -> list[RoundResult]:

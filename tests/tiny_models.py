@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 
-from mross_server.backbones import HED_MEMBER
+from mross_server.engine.models.hed_wheel import HED_MEMBER
 
 CLIP_IMAGE_SIZE = 64
 _VISION = {

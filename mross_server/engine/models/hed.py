@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mross_server.losses.vgg import BLOCK_OUTPUTS, ConvWeights, VGG16Features
+from mross_server.engine.models.vgg16 import BLOCK_OUTPUTS, ConvWeights, VGG16Features
 
 
 class HedEdges(nn.Module):

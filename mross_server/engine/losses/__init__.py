@@ -13,7 +13,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from mross_server.losses.augment import PairBatch, make_pairs
+from mross_server.engine.losses.augment import PairBatch, make_pairs
 
 #: CLIPasso's augmented pairs per step (plus the plain pair: 5 pairs).
 N_AUG = 4

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from mross_server.job_runner import Job
+from mross_server.serve.runner import Job
 from mross_shared.messages import JobState, ProgressUpdate
 
 

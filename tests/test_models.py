@@ -12,18 +12,11 @@ from open_clip.modified_resnet import ModifiedResNet
 from open_clip.transformer import VisionTransformer
 from scipy.signal import correlate
 
-from mross_server.backbones import (
-    HED_FILENAME,
-    WeightsError,
-    clip_dir,
-    ensure_hed_weights,
-    extract_hed_weights,
-    hed_weights_path,
-    load_clip,
-    load_vgg16,
-    read_hed_weights,
-)
-from mross_server.losses.vgg import BLOCK_OUTPUTS, CAFFE_BGR_MEAN, VGG16_CONVS
+from mross_server.engine.models.clip import load_clip
+from mross_server.engine.models.hed_h5 import load_vgg16, read_hed_weights
+from mross_server.engine.models.hed_wheel import ensure_hed_weights, extract_hed_weights
+from mross_server.engine.models.locations import HED_FILENAME, WeightsError, clip_dir, hed_weights_path
+from mross_server.engine.models.vgg16 import BLOCK_OUTPUTS, CAFFE_BGR_MEAN, VGG16_CONVS
 from tests.tiny_models import CLIP_IMAGE_SIZE, save_openai_checkpoint, tiny_clip, write_hed_wheel, write_tiny_hed_h5
 
 

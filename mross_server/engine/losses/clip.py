@@ -10,7 +10,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.modified_resnet import ModifiedResNet
 from torch import Tensor, nn
 
-from mross_server.losses.augment import PairBatch
+from mross_server.engine.losses.augment import PairBatch
 
 #: CLIPasso's geometric layers and their weights.
 GEOMETRIC_LAYERS = (("layer2", 1.0), ("layer3", 1.0))

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mross_server.canvas import Box
-from mross_server.losses import PairTerm, WeightedLoss
-from mross_server.renderer import render
+from mross_server.engine.canvas import Box
+from mross_server.engine.losses import PairTerm, WeightedLoss
+from mross_server.engine.renderer import render
 
 # Builds a fresh loss term for a view; the argument is the view's pixels per canvas unit, which
 # terms that draw their own target (the ink line drawing) need to match the sketch's line weight.

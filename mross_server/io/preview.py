@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageColor
 
-from mross_server.renderer import render
-from mross_server.svg_io import StrokeLayer
+from mross_server.engine.renderer import render
+from mross_server.io.svg import StrokeLayer
 
 
 def rasterize_layers(layers: list[StrokeLayer], width: int, height: int, long_side: int | None = None) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mross_server.contours import ContourPiece
+from mross_server.engine.contours import ContourPiece
 
 # CLIPasso's random walk: each control point moves by up to ±2.5 % of a 224 px canvas.
 WALK_FRACTION = 0.05

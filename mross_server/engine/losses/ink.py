@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mross_server.contours import analyse_edges
-from mross_server.losses.augment import PairBatch
-from mross_server.renderer import render
+from mross_server.engine.contours import analyse_edges
+from mross_server.engine.losses.augment import PairBatch
+from mross_server.engine.renderer import render
 
 
 def gaussian_blur(image: Tensor, sigma: float) -> Tensor:

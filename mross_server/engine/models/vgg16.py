@@ -1,4 +1,4 @@
-"""The VGG16 conv stack (HED-trained weights) and MROSS's unit-normalized VGG feature loss over it."""
+"""The VGG16 conv stack in the Caffe convention of the HED-trained weights (see hed_h5.py for loading)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from mross_server.losses.augment import PairBatch
 
 #: The 13 conv layers of VGG16 in forward order; `convB_I` is the I-th conv of block B.
 VGG16_CONVS = (
@@ -23,7 +21,6 @@ VGG16_CONVS = (
 BLOCK_OUTPUTS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")
 #: Caffe's BGR pixel mean (0-255) that the HED/VGG16 weights were trained with.
 CAFFE_BGR_MEAN = (104.00699, 116.66877, 122.67892)
-UNIT_NORM_EPS = 1e-10
 
 
 @dataclass(frozen=True)
@@ -79,47 +76,3 @@ class VGG16Features(nn.Module):
                 break
             x = F.relu(x)
         return out
-
-
-def unit_normalize(features: Tensor) -> Tensor:
-    """Scale each pixel's feature vector to unit length: [B, C, H, W] -> [B, C, H, W]."""
-    return features / (torch.linalg.vector_norm(features, dim=1, keepdim=True) + UNIT_NORM_EPS)
-
-
-class VggLoss:
-    """MROSS's VGG feature loss, a `PairTerm`.
-
-    Per layer: unit-normalize each map over channels, sum the squared difference over channels and
-    average it over pixels; sum over layers; average over pairs. Each layer contributes at most 4.
-    The plain target's features are cached by `set_target`; augmented targets are recomputed.
-    """
-
-    def __init__(self, vgg: VGG16Features, layers: Sequence[str] = BLOCK_OUTPUTS):
-        self.vgg = vgg
-        self.layers = tuple(layers)
-        self._plain_target: dict[str, Tensor] = {}
-
-    def set_target(self, target: Tensor) -> None:
-        """Cache the plain target's normalized features; `target` is [1, 3, H, W] in [0, 1]."""
-        self._plain_target = self._normalized_features(target.detach())
-
-    def __call__(self, pairs: PairBatch) -> Tensor:
-        """Loss of each sketch, [K], averaged over the batch's pairs; differentiable w.r.t. the sketches."""
-        if not self._plain_target:
-            raise RuntimeError("VggLoss.set_target must be called before evaluating the loss.")
-        sketch = self._normalized_features(pairs.sketches.flatten(0, 1), track_grad=True)
-        augmented = self._normalized_features(pairs.targets) if pairs.targets.shape[0] else {}
-        total = pairs.sketches.new_zeros(pairs.count, pairs.sketches_per_pair)
-        for name in self.layers:
-            target = self._plain_target[name]
-            if augmented:
-                target = torch.cat([target, augmented[name]])
-            per_image = sketch[name].unflatten(0, (pairs.count, pairs.sketches_per_pair))
-            squared = (per_image - target.unsqueeze(1)).pow(2).sum(dim=2)
-            total = total + squared.mean(dim=(-2, -1))
-        return total.mean(dim=0)
-
-    def _normalized_features(self, images: Tensor, track_grad: bool = False) -> dict[str, Tensor]:
-        with torch.set_grad_enabled(track_grad and torch.is_grad_enabled()):
-            features = self.vgg(images, self.layers)
-            return {name: unit_normalize(f) for name, f in features.items()}

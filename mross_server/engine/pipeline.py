@@ -19,23 +19,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mross_server.backbones import hed_weights_path, load_clip, load_vgg16
-from mross_server.budget import allocate_strokes
-from mross_server.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
-from mross_server.contours import EdgeAnalysis, analyse_edges
-from mross_server.image_io import load_photo
-from mross_server.init_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uncovered_pieces, uniform_points
+from mross_server.engine.models.clip import load_clip
+from mross_server.engine.models.hed_h5 import load_vgg16
+from mross_server.engine.models.locations import hed_weights_path
+from mross_server.engine.budget import allocate_strokes
+from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
+from mross_server.engine.contours import EdgeAnalysis, analyse_edges
+from mross_server.io.photo import load_photo
+from mross_server.engine.initial_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uncovered_pieces, uniform_points
 from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
-from mross_server.losses.clip import ClipLoss
-from mross_server.losses.edge_f1 import EdgeF1Loss
-from mross_server.losses.ink import InkLoss
-from mross_server.losses.vgg import VggLoss
-from mross_server.objective import Objective, TermFactory, build_view, check_terms, parse_objective
-from mross_server.optimizer import StepReport, optimize_strokes
-from mross_server.presets import Preset, get_preset
-from mross_server.regions import clip_rois
-from mross_server.saliency import clip_saliency, sample_salient_points
-from mross_server.renderer import render
+from mross_server.engine.losses.clip import ClipLoss
+from mross_server.engine.losses.edge_f1 import EdgeF1Loss
+from mross_server.engine.losses.ink import InkLoss
+from mross_server.engine.losses.vgg import VggLoss
+from mross_server.engine.objective import Objective, TermFactory, build_view, check_terms, parse_objective
+from mross_server.engine.optimizer import StepReport, optimize_strokes
+from mross_server.engine.presets import Preset, get_preset
+from mross_server.engine.regions import clip_rois
+from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
+from mross_server.engine.renderer import render
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mross_server.job import Progress, Roi, RoundResult, SketchParams, SketchResult
-from mross_server.svg_io import parse_path_data, path_data
+from mross_server.io.svg import parse_path_data, path_data
 from mross_shared.messages import Done, JobState, ProgressUpdate, RoiBox, RoundUpdate, StrokePath, Submit
 
 

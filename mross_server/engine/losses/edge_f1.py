@@ -13,9 +13,9 @@ import torch
 from skimage.feature import canny
 from torch import Tensor
 
-from mross_server.contours import gray
-from mross_server.losses.augment import PairBatch
-from mross_server.losses.ink import gaussian_blur
+from mross_server.engine.contours import gray
+from mross_server.engine.losses.augment import PairBatch
+from mross_server.engine.losses.ink import gaussian_blur
 
 # Nearness saturates at this many times the blurred value of an isolated one-pixel line's centre.
 _SATURATION = 2.5

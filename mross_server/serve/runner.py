@@ -22,7 +22,7 @@ import zmq
 from PIL import Image, UnidentifiedImageError
 
 from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
-from mross_server.wire_convert import done_message, progress_update, round_update, sketch_inputs
+from mross_server.serve.wire import done_message, progress_update, round_update, sketch_inputs
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import Error, JobState, Limits, ServerMessage, Submit
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class Engine(Protocol):
-    """What the server needs of `mross_server.pipeline.SketchEngine`."""
+    """What the server needs of `mross_server.engine.pipeline.SketchEngine`."""
 
     device: object  # a torch.device; only its str() is used (advertised in `hello`)
     backbones: tuple[str, ...]

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from open_clip.transformer import VisionTransformer
 from torch import Tensor
 
-from mross_server.losses.clip import clip_input
+from mross_server.engine.losses.clip import clip_input
 
 TEMPERATURE = 0.3
 

@@ -15,7 +15,7 @@ from scipy import ndimage
 from skimage.feature import canny
 from skimage.morphology import skeletonize
 
-from mross_server.spectral_saliency import spectral_saliency
+from mross_server.engine.saliency.spectral import spectral_saliency
 
 _NEIGHBOURS = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
 

@@ -1,0 +1,1 @@
+"""What in a photo matters most: CLIP ViT attention (with weights) or the spectral residual (offline)."""

@@ -1,0 +1,230 @@
+"""`mross-server`: the long-lived sketch server that the Inkscape extension and `mross sketch --server` use.
+
+    mross-server [run] [--port N] [--idle-exit SECONDS] [--device auto|cpu|cuda] ...
+    mross-server keygen [DIR] [--name NAME]
+
+`run` (the default) loads the loss networks once, listens on 127.0.0.1 (a free port unless `--port`),
+writes the connection file (endpoint, HMAC key, CURVE server key; mode 0600) and removes it on exit,
+SIGTERM and SIGINT included. Listening on any other address needs CurveZMQ: `--curve-keys DIR`
+(the server's key pair) and `--allow DIR` (public keys of the clients let in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import ipaddress
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import zmq
+
+from mross_server.serve.curve import CurveKeys, CurveSetupError, load_server_keys, make_keypair
+from mross_server.io.photo import MAX_PIXELS
+from mross_server.job import SketchInputError
+from mross_server.serve.server import ServerConfig, SketchServer
+from mross_shared import connection
+from mross_shared.messages import Limits
+
+EXIT_USAGE = 2
+COMMANDS = ("run", "keygen")
+log = logging.getLogger("mross-server")
+
+
+class SetupError(Exception):
+    """The server cannot start as asked; the message is one sentence for the operator."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `mross-server` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+        argv.insert(0, "run")
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s mross-server %(levelname)s: %(message)s")
+    try:
+        return args.command(args)
+    except SetupError as error:
+        print(f"mross-server: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mross-server", description="MROSS sketch server (ZeroMQ).")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="serve sketch jobs (the default command)")
+    run.set_defaults(command=_run)
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --curve-keys and --allow)")
+    run.add_argument("--port", type=_port, default=0, help="TCP port (default: a free one, written to the connection file)")
+    run.add_argument("--connection-file", type=Path, help=f"where to write the connection file (default {connection.default_path()})")
+    run.add_argument("--idle-exit", type=_positive(float), metavar="SECONDS", help="exit after this long with no job and no message")
+    run.add_argument("--client-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="cancel a job whose client sent nothing for this long (default 10)")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    run.add_argument("--clip-weights", type=Path, help="CLIP checkpoint file or directory (RN101.pt)")
+    run.add_argument("--curve-keys", type=Path, metavar="DIR", help="directory holding server.key_secret (from `mross-server keygen DIR --name server`)")
+    run.add_argument("--allow", type=Path, metavar="DIR", help="directory of authorised client public keys (*.key)")
+    run.add_argument("--max-queue", type=_positive(int), default=32, help="jobs that may wait at once (default 32)")
+    run.add_argument("--max-image-pixels", type=_positive(int), default=MAX_PIXELS, help=f"largest photo accepted, width × height (default {MAX_PIXELS:,})")
+
+    keygen = commands.add_parser("keygen", help="make a CurveZMQ key pair (NAME.key public, NAME.key_secret private)")
+    keygen.set_defaults(command=_keygen)
+    keygen.add_argument("directory", type=Path, nargs="?", default=connection.config_dir(), help=f"where to write the pair (default {connection.config_dir()})")
+    keygen.add_argument("--name", default=connection.CLIENT_KEY_NAME, help="file name stem: 'client' (default) or 'server'")
+    return parser
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse type: a number of `kind` above zero."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a number above 0, not {text!r}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 meaning any free port."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, not {text!r}")
+    return int(text)
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    public, secret = make_keypair(args.directory, args.name)
+    print(f"public key: {public}\nsecret key: {secret} (keep it private; mode 0600)")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    curve = _curve_keys(args)
+    path = args.connection_file or connection.default_path()
+    _refuse_second_server(path)
+    # Installed before the slow start-up, so Ctrl-C or SIGTERM then ends the server without a traceback.
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    # Imported here so `mross-server keygen` and refusals answer without loading torch (seconds).
+    from mross_server.engine.models.locations import WeightsError
+    from mross_server.engine.pipeline import SketchEngine
+
+    try:
+        engine = SketchEngine(device=args.device, clip_weights=args.clip_weights)
+    except (SketchInputError, WeightsError) as error:
+        raise SetupError(str(error)) from None
+    key = secrets.token_bytes(32)
+    config = ServerConfig(
+        endpoint=f"tcp://{_bracketed(args.host)}:{args.port or '*'}",
+        key=key,
+        limits=Limits(max_image_pixels=args.max_image_pixels),
+        server_version=_version(),
+        client_timeout_s=args.client_timeout,
+        idle_exit_s=args.idle_exit,
+        max_queue=args.max_queue,
+        curve=curve,
+    )
+    try:
+        server = SketchServer(engine, config)
+    except zmq.ZMQError as error:
+        raise SetupError(f"cannot listen on {config.endpoint}: {error}") from None
+    info = connection.ConnectionInfo(
+        endpoint=_advertised(server.endpoint),
+        key=key.hex(),
+        server_public_key=curve.public.decode("ascii") if curve else None,
+        pid=os.getpid(),
+    )
+    try:
+        written = connection.write(info, path)
+    except OSError as error:
+        server.close()
+        raise SetupError(f"cannot write the connection file {path}: {error.strerror or error}") from None
+    log.info("listening on %s (device %s, backbones %s); connection file %s", info.endpoint, engine.device, ", ".join(engine.backbones) or "none", written)
+    try:
+        server.serve(stop)
+    finally:
+        server.close()
+        connection.remove(written, os.getpid())
+        log.info("stopped; removed %s", written)
+    return 0
+
+
+def _curve_keys(args: argparse.Namespace) -> CurveKeys | None:
+    """The CURVE keys to use, refusing a non-loopback address without them."""
+    if args.curve_keys is None and args.allow is None:
+        if not _is_loopback(args.host):
+            raise SetupError(
+                f"refusing to listen on {args.host} without CurveZMQ, since anyone on the network could then submit jobs; "
+                "pass --curve-keys DIR and --allow DIR (make keys with `mross-server keygen`)"
+            )
+        return None
+    if args.curve_keys is None or args.allow is None:
+        raise SetupError("CurveZMQ needs both --curve-keys DIR (the server's key pair) and --allow DIR (the clients' public keys)")
+    try:
+        return load_server_keys(args.curve_keys, args.allow)
+    except CurveSetupError as error:
+        raise SetupError(str(error)) from None
+
+
+def _refuse_second_server(path: Path) -> None:
+    try:
+        info = connection.read(path)
+    except connection.ConnectionFileError:
+        return
+    if _process_alive(info.pid) and info.pid != os.getpid():
+        raise SetupError(f"a server (pid {info.pid}) already runs at {info.endpoint} per {path}; stop it or pass --connection-file")
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0 only checks that the process exists (POSIX)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _advertised(endpoint: str) -> str:
+    """The bound endpoint as clients should dial it: a wildcard address becomes this machine's name."""
+    for wildcard in ("0.0.0.0", "[::]"):
+        endpoint = endpoint.replace(f"//{wildcard}:", f"//{socket.gethostname()}:")
+    return endpoint
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("mross-inkscape")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+source"  # running from a checkout that is not pip-installed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
