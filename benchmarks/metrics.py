@@ -7,8 +7,8 @@ import torch
 from scipy import ndimage
 from skimage.feature import canny
 
-from mross_server.engine.contours import gray
-from mross_server.engine.initial_strokes import bezier_samples
+from mross_server.engine.boundaries import gray
+from mross_server.engine.stroke_geometry import bezier_points
 from mross_server.engine.renderer import render
 
 TOLERANCE_PX = 3.0
@@ -48,7 +48,7 @@ def length_share_inside(points: np.ndarray, box: tuple[float, float, float, floa
     """Share of the strokes' total length [n, 4, 2] that lies inside box (x0, y0, x1, y1)."""
     if len(points) == 0:
         return 0.0
-    curve = bezier_samples(np.asarray(points, dtype=np.float64), samples)
+    curve = bezier_points(np.asarray(points, dtype=np.float64), samples)
     mid = (curve[:, 1:] + curve[:, :-1]) / 2
     length = np.linalg.norm(np.diff(curve, axis=1), axis=-1)
     x0, y0, x1, y1 = box

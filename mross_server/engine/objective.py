@@ -15,12 +15,26 @@ import torch
 from torch import Tensor
 
 from mross_server.engine.canvas import Box
+from mross_server.engine.contours import EdgeAnalysis
 from mross_server.engine.losses import PairTerm, WeightedLoss
 from mross_server.engine.renderer import render
 
-# Builds a fresh loss term for a view; the argument is the view's pixels per canvas unit, which
-# terms that draw their own target (the ink line drawing) need to match the sketch's line weight.
-TermFactory = Callable[[float], PairTerm]
+
+@dataclass(frozen=True)
+class ViewGuide:
+    """What the offline terms know of a view beyond its photo crop.
+
+    zoom: the view's pixels per canvas unit; a drawn target (the ink line drawing) needs it to
+        match the sketch's line weight.
+    analysis: the boundaries and ranked contour pieces of the view's region, at analysis size.
+    """
+
+    zoom: float
+    analysis: EdgeAnalysis
+
+
+# Builds a fresh loss term for a view.
+TermFactory = Callable[[ViewGuide], PairTerm]
 
 _TERM = re.compile(r"^(?:(\d+(?:\.\d*)?|\.\d+)\*)?([a-z]+)$")
 
@@ -75,9 +89,13 @@ def build_view(
     window: Box,
     weight: float,
     augmentations: int,
+    analysis: EdgeAnalysis,
 ) -> View:
-    """A view of `window` scored against the photo crop `target` [1, 3, h, w] by the terms in spec."""
-    zoom = target.shape[-1] / (window[2] - window[0])
-    loss = WeightedLoss([(w, factories[name](zoom)) for w, name in spec], n_aug=augmentations)
+    """A view of `window` scored against the photo crop `target` [1, 3, h, w] by the terms in spec.
+
+    `analysis` is the view's region's boundary analysis, for the terms that draw their target from it.
+    """
+    guide = ViewGuide(target.shape[-1] / (window[2] - window[0]), analysis)
+    loss = WeightedLoss([(w, factories[name](guide)) for w, name in spec], n_aug=augmentations)
     loss.set_target(target)
     return View(window, tuple(target.shape[-2:]), weight, loss)

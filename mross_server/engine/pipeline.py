@@ -1,10 +1,11 @@
 """MROSS multi-round sketching: round 1 draws the whole scene, each later round adds detail in an ROI.
 
-The stroke budget N is split between rounds in proportion to each region's edges (exactly N in
-total). Every round appends its strokes, starting on the region's strongest contours, and runs a
-fresh Adam over all strokes (or only the new ones with `freeze_previous`), keeping the best state.
-From each ROI round on, the objective adds a zoomed view: the sketch's ROI window rendered at full
-loss resolution against the photo's ROI crop.
+The stroke budget N is split between rounds in proportion to each region's boundaries (exactly N
+in total). Every round appends its strokes, starting on the region's best distinct contour pieces,
+and runs a fresh Adam over all strokes (or only the new ones with `freeze_previous`), keeping the
+best state; every few steps and at the end the strokes are tidied (no knots, doubles or stubs, see
+`hygiene.py`). From each ROI round on, the objective adds a zoomed view: the sketch's ROI window
+rendered at full loss resolution against the photo's ROI crop.
 """
 
 from __future__ import annotations
@@ -20,30 +21,29 @@ import torch
 from torch import Tensor
 
 from mross_server.engine.models.clip import load_clip
-from mross_server.engine.models.hed_h5 import load_vgg16
+from mross_server.engine.models.hed_h5 import load_hed
 from mross_server.engine.models.locations import hed_weights_path
 from mross_server.engine.budget import allocate_strokes
-from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
-from mross_server.engine.contours import EdgeAnalysis, analyse_edges
+from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size
+from mross_server.engine.hygiene import HygieneRules, tidy_strokes
 from mross_server.io.photo import load_photo
-from mross_server.engine.initial_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uncovered_pieces, uniform_points
+from mross_server.engine.initial_strokes import distinct_strokes, edge_pixels, farthest_point_sample, random_walk_strokes, uniform_points
 from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
 from mross_server.engine.losses.clip import ClipLoss
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
 from mross_server.engine.losses.ink import InkLoss
 from mross_server.engine.losses.vgg import VggLoss
 from mross_server.engine.objective import Objective, TermFactory, build_view, check_terms, parse_objective
-from mross_server.engine.optimizer import StepReport, optimize_strokes
-from mross_server.engine.presets import Preset, get_preset
+from mross_server.engine.optimizer import StepReport, TidyFn, optimize_strokes
+from mross_server.engine.presets import get_preset
+from mross_server.engine.region_analysis import Region, analyse_region, stub_length
 from mross_server.engine.regions import clip_rois
 from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
-from mross_server.engine.renderer import render
 
 log = logging.getLogger(__name__)
 
-# Contour pieces are cut to this fraction of the analysed view's long side: long enough to carry a
-# shape, short enough for one cubic to follow it.
-PIECE_FRACTION = 0.25
+# Two strokes closer than this many stroke widths trace one line side by side.
+DOUBLED_WIDTHS = 1.5
 # Later seeds start from slightly jittered contour strokes so best-of-K has something to choose from.
 SEED_JITTER = 1.0
 INIT_METHODS = ("contours", "fps", "saliency")
@@ -58,16 +58,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-@dataclass(frozen=True)
-class _Region:
-    """One round's region: its box in photo pixels and the edges found in it."""
-
-    roi: Roi | None
-    box: Box
-    view: np.ndarray  # the region of the photo at analysis size, [h, w, 3] in [0, 1]
-    analysis: EdgeAnalysis
-
-
 class SketchEngine:
     """Holds the loss backbones warm and runs sketch jobs on one device, one at a time."""
 
@@ -75,9 +65,11 @@ class SketchEngine:
         self.device = resolve_device(device)
         self.notes: list[str] = []
         weights = hed_weights_path()
-        self.vgg = load_vgg16(weights).to(self.device) if weights.is_file() else None
-        if self.vgg is None:
-            self.notes.append(f"VGG16/HED weights not found at {weights} (install.py fetches them); the vgg term is off")
+        # One weights file serves both: HED finds the boundaries, its VGG16 trunk is the vgg term's network.
+        self.hed = load_hed(weights).to(self.device) if weights.is_file() else None
+        self.vgg = self.hed.vgg if self.hed is not None else None
+        if self.hed is None:
+            self.notes.append(f"VGG16/HED weights not found at {weights} (install.py fetches them); the vgg term is off and strokes follow Canny edges")
         clip = load_clip("RN101", clip_weights, allow_download=allow_download, device=self.device)
         self.clip = clip.model
         # A single checkpoint file given by the user is RN101's; a folder may hold both models.
@@ -91,7 +83,7 @@ class SketchEngine:
     @property
     def backbones(self) -> tuple[str, ...]:
         """Names of the loaded loss networks."""
-        models = (("vgg16-hed", self.vgg), ("clip-RN101", self.clip), ("clip-ViT-B-32", self.vit))
+        models = (("vgg16-hed", self.hed), ("clip-RN101", self.clip), ("clip-ViT-B-32", self.vit))
         return tuple(name for name, model in models if model is not None)
 
     def sketch(
@@ -132,27 +124,32 @@ class SketchEngine:
 
         canvas = Canvas(width, height, preset.resolution)
         photo_t = to_tensor(photo, self.device)
-        regions = [self._region(photo, None, (0, 0, width, height), preset)]
-        regions += [self._region(photo, roi, roi.box, preset) for roi in rois]
+        # The job's one analysis per region: HED runs here, once, and everything below reuses it.
+        regions = [analyse_region(photo, None, (0, 0, width, height), preset.analysis_size, self.hed)]
+        regions += [analyse_region(photo, roi, roi.box, preset.analysis_size, self.hed) for roi in rois]
         budget = allocate_strokes([_edges_inside(regions[0], r.box) for r in regions], params.strokes)
+        rules = HygieneRules(stub_length(width, height) / canvas.scale, DOUBLED_WIDTHS * 2 * preset.canvas_half_width)
+        spares = [region.pieces_on_canvas(canvas) for region in regions]
 
         rng = np.random.default_rng(params.seed)
         generator = torch.Generator(self.device).manual_seed(params.seed)
-        whole_view = build_view(objective, factories, photo_view(photo_t, (0, 0, width, height), canvas.size), canvas.window, 1.0, preset.augmentations)
-
-        views = [whole_view]
+        whole = photo_view(photo_t, (0, 0, width, height), canvas.size)
+        views = [build_view(objective, factories, whole, canvas.window, 1.0, preset.augmentations, regions[0].analysis)]
         points = torch.zeros(params.sketches, 0, 4, 2, device=self.device)
+        groups = np.zeros(0, dtype=int)
         results: list[RoundResult] = []
         clock = _Eta(iterations * rounds)
         for index, (region, count) in enumerate(zip(regions, budget), start=1):
             started = time.perf_counter()
-            new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, rng, init, params.sketches)
+            new = self._initial_strokes(region, spares[index - 1], count, canvas, points[0], rules.near, rng, init, params.sketches)
             points = torch.cat([points, new], dim=1)
+            groups = np.concatenate([groups, np.full(count, index - 1)])
             # Zoomed views stay in the objective for the rounds after theirs, so later rounds keep the
             # detail earlier ROIs added instead of pulling it back towards the coarse whole-photo target.
             if region.roi is not None and roi_weight > 0:
                 zoom = view_size(region.box, preset.resolution)
-                views.append(build_view(objective, factories, photo_view(photo_t, region.box, zoom), canvas.to_canvas(region.box), roi_weight, preset.augmentations))
+                crop = photo_view(photo_t, region.box, zoom)
+                views.append(build_view(objective, factories, crop, canvas.to_canvas(region.box), roi_weight, preset.augmentations, region.analysis))
             movable = torch.ones(points.shape[1], dtype=torch.bool, device=self.device)
             if params.freeze_previous:
                 movable[: points.shape[1] - count] = False
@@ -165,6 +162,7 @@ class SketchEngine:
             outcome = optimize_strokes(
                 points, movable, Objective(list(views), preset.canvas_half_width), iterations, generator,
                 eval_every=preset.eval_every, augment=preset.augmentations > 0, on_step=report, cancelled=cancelled,
+                tidy=_tidier(movable.cpu().numpy(), groups, spares, rules), tidy_every=preset.tidy_every,
             )
             if outcome.cancelled:
                 raise SketchCancelled(f"cancelled during round {index} of {rounds}")
@@ -187,37 +185,31 @@ class SketchEngine:
         objective_name = "+".join(name if w == 1 else f"{w:g}*{name}" for w, name in objective)
         return SketchResult(width, height, tuple(results), objective_name, self.backbones, tuple(self.notes + notes))
 
-    def _region(self, photo: np.ndarray, roi: Roi | None, box: Box, preset: Preset) -> _Region:
-        size = view_size(box, preset.analysis_size)
-        crop = photo_view(to_tensor(photo, torch.device("cpu")), box, size)[0].permute(1, 2, 0).numpy().astype(np.float64)
-        return _Region(roi, box, crop, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size))
-
     def _initial_strokes(
         self,
-        region: _Region,
+        region: Region,
+        spares: np.ndarray,
         count: int,
         canvas: Canvas,
         existing: Tensor,
-        half_width: float,
+        near: float,
         rng: np.random.Generator,
         init: str,
         seeds: int,
     ) -> Tensor:
         """New strokes [seeds, count, 4, 2] in canvas units.
 
-        "contours" takes the region's best contour pieces that `existing` strokes [n, 4, 2] do not
-        already draw; what they cannot fill (and all of "fps") becomes random walks from
-        farthest-point samples of the edge pixels, or from uniform points when the region has no
-        edges. "saliency" (CLIPasso) starts the random walks at points drawn by CLIP ViT attention
-        on the region's edges.
+        "contours" takes the region's best contour pieces, spares [m, 4, 2] in canvas units, that
+        neither `existing` strokes [n, 4, 2] nor each other already draw (within `near`); what
+        they cannot fill (and all of "fps") becomes random walks from farthest-point samples of
+        the boundary pixels, or from uniform points when the region has none. "saliency"
+        (CLIPasso) starts the random walks at points drawn by CLIP ViT attention on the boundaries.
         """
-        affine = view_to_canvas(region.box, region.view.shape[:2], canvas)
-        pieces = region.analysis.pieces if init == "contours" else ()
-        if pieces and existing.shape[0]:
-            with torch.no_grad():
-                drawn = render(existing[None], half_width + 1.0, canvas.to_canvas(region.box), region.view.shape[:2])
-            pieces = uncovered_pieces(pieces, drawn[0, 0].cpu().numpy() < 0.5)
-        strokes = pieces_to_strokes(pieces, count, affine)
+        affine = region.to_canvas(canvas)
+        if init == "contours":
+            strokes = spares[distinct_strokes(spares, count, existing.detach().cpu().double().numpy(), near)]
+        else:
+            strokes = np.zeros((0, 4, 2))
         missing = count - len(strokes)
         if missing > 0 and init == "saliency":
             with torch.no_grad():
@@ -242,17 +234,29 @@ class SketchEngine:
 
     def _term_factories(self, strokes: int, half_width: float) -> dict[str, TermFactory]:
         factories: dict[str, TermFactory] = {
-            "ink": lambda zoom: InkLoss(strokes, half_width * zoom),
-            "edges": lambda zoom: EdgeF1Loss(),
+            "ink": lambda guide: InkLoss(guide.analysis, strokes, half_width * guide.zoom),
+            "edges": lambda guide: EdgeF1Loss(guide.analysis.edges * guide.analysis.boundaries.importance),
         }
-        if self.vgg is not None:
-            factories["vgg"] = lambda zoom: VggLoss(self.vgg)
-        if self.clip is not None:
-            factories["clip"] = lambda zoom: ClipLoss(self.clip)
+        vgg, clip = self.vgg, self.clip
+        if vgg is not None:
+            factories["vgg"] = lambda guide: VggLoss(vgg)
+        if clip is not None:
+            factories["clip"] = lambda guide: ClipLoss(clip)
         return factories
 
 
-def _edges_inside(whole: _Region, box: Box) -> int:
+def _tidier(movable: np.ndarray, groups: np.ndarray, spares: list[np.ndarray], rules: HygieneRules) -> TidyFn:
+    """The optimizer's clean-up step for one round: `tidy_strokes` on every seed's sketch."""
+
+    def tidy(points: Tensor) -> tuple[Tensor, Tensor]:
+        sketches = points.detach().cpu().double().numpy()
+        repaired, changed = zip(*(tidy_strokes(sketch, movable, groups, spares, rules) for sketch in sketches))
+        return torch.tensor(np.stack(repaired), dtype=points.dtype, device=points.device), torch.tensor(np.stack(changed), device=points.device)
+
+    return tidy
+
+
+def _edges_inside(whole: Region, box: Box) -> int:
     """Edge pixels of the whole-photo analysis that fall inside box (photo pixels)."""
     height, width = whole.view.shape[:2]
     sx, sy = width / whole.box[2], height / whole.box[3]

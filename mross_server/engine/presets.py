@@ -19,6 +19,7 @@ class Preset:
         scales with the canvas, so the drawn line keeps its weight relative to the photo.
     roi_weight: weight of the zoomed ROI view in ROI rounds.
     augmentations: augmented pairs per step (0 = plain pair only).
+    tidy_every: steps between stroke clean-ups (knots, doubled strokes, stubs; see hygiene.py).
     init: where strokes start: "contours" (fitted to the region's strongest edge chains) or
         "fps" (MROSS: farthest-point samples on edge pixels, each a short random walk).
     """
@@ -33,6 +34,7 @@ class Preset:
     roi_weight: float = 1.0
     augmentations: int = 4
     eval_every: int = 10
+    tidy_every: int = 25
     init: str = "contours"
 
     @property
@@ -45,8 +47,8 @@ PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         # Tiny and quick: for tests and for trying the plumbing, not for pictures.
-        Preset("test", resolution=96, analysis_size=160, iterations=6, offline_objective="ink", clip_objective="clip", augmentations=0, eval_every=3),
-        Preset("fast", resolution=224, analysis_size=384, iterations=150, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=0),
+        Preset("test", resolution=96, analysis_size=160, iterations=6, offline_objective="ink", clip_objective="clip", augmentations=0, eval_every=3, tidy_every=3),
+        Preset("fast", resolution=224, analysis_size=512, iterations=100, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=0),
         Preset("standard", resolution=224, analysis_size=448, iterations=300, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=2),
         # GPU-sized: the VGG term's cost per step is ~50× the ink term's on a CPU.
         Preset("quality", resolution=224, analysis_size=512, iterations=800, offline_objective="ink+2*edges+0.05*vgg", clip_objective="clip+vgg", augmentations=4),

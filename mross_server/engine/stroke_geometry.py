@@ -1,0 +1,141 @@
+"""Measurements of cubic Bézier strokes that an illustrator judges at a glance.
+
+Shared by the clean-up between optimization steps (`hygiene.py`) and the quality benchmarks, so
+the engine repairs exactly what the benchmarks count: knots (a stroke that crosses itself or
+turns through more than `KNOT_TURN_DEG`), strokes running beside another one, and stubs.
+All functions take control points [n, 4, 2] in any one unit and answer in that unit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+# A stroke that turns through more than this has curled up: a gentle arc turns < 180°, a
+# three-quarter circle 270°.
+KNOT_TURN_DEG = 300.0
+# Polyline samples per stroke; a cubic turns smoothly, so 32 chords resolve loops a few pixels wide.
+SAMPLES = 32
+
+
+def bezier_points(points: np.ndarray, count: int = SAMPLES) -> np.ndarray:
+    """Points [n, count, 2] evenly spaced in t along cubic Béziers [n, 4, 2]."""
+    t = np.linspace(0.0, 1.0, count)[None, :, None]
+    u = 1.0 - t
+    p = np.asarray(points, dtype=np.float64)
+    return u**3 * p[:, None, 0] + 3 * u * u * t * p[:, None, 1] + 3 * u * t * t * p[:, None, 2] + t**3 * p[:, None, 3]
+
+
+def stroke_lengths(points: np.ndarray) -> np.ndarray:
+    """Arc length [n] of each stroke [n, 4, 2]."""
+    return np.linalg.norm(np.diff(bezier_points(points), axis=1), axis=-1).sum(axis=1)
+
+
+def turning_degrees(points: np.ndarray) -> np.ndarray:
+    """Total absolute turning [n] in degrees along each stroke [n, 4, 2]; a straight stroke turns 0°."""
+    steps = np.diff(bezier_points(points), axis=1)
+    moving = np.linalg.norm(steps, axis=-1) > 1e-9
+    headings = np.arctan2(steps[..., 1], steps[..., 0])
+    total = np.zeros(len(steps))
+    for index, (heading, valid) in enumerate(zip(headings, moving)):
+        turns = np.diff(heading[valid])
+        total[index] = np.abs((turns + np.pi) % (2 * np.pi) - np.pi).sum()
+    return np.degrees(total)
+
+
+def crosses_itself(points: np.ndarray) -> np.ndarray:
+    """Whether each stroke [n, 4, 2] crosses itself, [n] bool (its polyline's non-adjacent chords intersect)."""
+    curve = bezier_points(points)
+    a, b = curve[:, :-1], curve[:, 1:]
+    # Chord i against chord j by the signs of the two orientation tests, all pairs at once.
+    d = b - a
+    rel = a[:, None, :, :] - a[:, :, None, :]  # [n, i, j, 2]: a_j - a_i
+
+    def cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
+
+    denom = cross(d[:, :, None, :], d[:, None, :, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = cross(rel, d[:, None, :, :]) / denom
+        t = cross(rel, d[:, :, None, :]) / denom
+    hit = (np.abs(denom) > 1e-12) & (s > 0) & (s < 1) & (t > 0) & (t < 1)
+    chords = a.shape[1]
+    far_apart = np.abs(np.arange(chords)[:, None] - np.arange(chords)[None, :]) > 1
+    return (hit & far_apart).any(axis=(1, 2))
+
+
+def knotted(points: np.ndarray) -> np.ndarray:
+    """Whether each stroke [n, 4, 2] is a knot: it crosses itself or turns through more than KNOT_TURN_DEG, [n] bool."""
+    if len(points) == 0:
+        return np.zeros(0, dtype=bool)
+    return crosses_itself(points) | (turning_degrees(points) > KNOT_TURN_DEG)
+
+
+def nearness(points: np.ndarray, distance: float) -> np.ndarray:
+    """Share of stroke i's length lying within `distance` of stroke j, [n, n] (diagonal 0).
+
+    Each stroke's length is split into its polyline chords; a chord counts as near stroke j when
+    its midpoint lies within `distance` of j's polyline.
+    """
+    near, weights = _near_chords(points, distance)
+    share = (near * weights[:, :, None]).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-12)[:, None]
+    np.fill_diagonal(share, 0.0)
+    return share
+
+
+def near_other_share(points: np.ndarray, distance: float) -> np.ndarray:
+    """Share of each stroke's length [n] lying within `distance` of any other stroke."""
+    near, weights = _near_chords(points, distance)
+    own = np.arange(len(points))
+    near[own, :, own] = False
+    return (near.any(axis=2) * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-12)
+
+
+def _near_chords(points: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Whether chord c of stroke i lies within `distance` of stroke j, [n, m, n] bool, and chord lengths [n, m]."""
+    count = len(points)
+    mids, weights = _chords(points)
+    near = np.zeros((count, SAMPLES - 1, count), dtype=bool)
+    if count == 0:
+        return near, weights
+    tree, per_stroke = _dense_tree(points, distance)
+    pairs = cKDTree(mids.reshape(-1, 2)).sparse_distance_matrix(tree, distance, output_type="ndarray")
+    chord, sample = pairs["i"], pairs["j"]
+    near[chord // (SAMPLES - 1), chord % (SAMPLES - 1), sample // per_stroke] = True
+    return near, weights
+
+
+def covered_share(candidates: np.ndarray, points: np.ndarray, distance: float) -> np.ndarray:
+    """Share of each candidate stroke's length [m] lying within `distance` of any of the strokes points [k, 4, 2]."""
+    return chord_share(near_chords(candidates, points, distance), candidates)
+
+
+def near_chords(candidates: np.ndarray, points: np.ndarray, distance: float) -> np.ndarray:
+    """Whether each polyline chord of each candidate stroke lies within `distance` of any stroke of points, [m, SAMPLES - 1] bool."""
+    mids, _ = _chords(candidates)
+    if len(candidates) == 0 or len(points) == 0:
+        return np.zeros(mids.shape[:2], dtype=bool)
+    tree, _ = _dense_tree(points, distance)
+    return tree.query(mids.reshape(-1, 2), distance_upper_bound=distance)[0].reshape(mids.shape[:2]) <= distance
+
+
+def chord_share(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Share [n] of each stroke's length [n, 4, 2] on the chords marked in mask [n, SAMPLES - 1]."""
+    _, weights = _chords(points)
+    return (weights * mask).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-12)
+
+
+def _chords(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Midpoints [n, m, 2] and lengths [n, m] of the polyline chords of strokes [n, 4, 2]."""
+    curve = bezier_points(points)
+    return (curve[:, 1:] + curve[:, :-1]) / 2, np.linalg.norm(np.diff(curve, axis=1), axis=-1)
+
+
+def _dense_tree(points: np.ndarray, distance: float) -> tuple[cKDTree, int]:
+    """A k-d tree over samples of strokes [k, 4, 2] at most a quarter of `distance` apart, and the samples per stroke.
+
+    Distances to the samples overstate distances to the curves by at most an eighth of `distance`.
+    """
+    longest = float(stroke_lengths(points).max())
+    per_stroke = int(np.clip(np.ceil(4 * longest / max(distance, 1e-9)), SAMPLES, 1024))
+    return cKDTree(bezier_points(points, per_stroke).reshape(-1, 2)), per_stroke
