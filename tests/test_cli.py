@@ -41,7 +41,7 @@ def test_bad_input_is_one_sentence_and_exit_code_2(tmp_path):
     cases = [
         (["sketch", str(tmp_path / "missing.jpg"), "-o", str(tmp_path / "a.svg")], "cannot read"),
         (["sketch", str(not_image), "-o", str(tmp_path / "a.svg")], "not an image"),
-        (["sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--roi", "10,10,0,5"], "zero area"),
+        (["sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--roi", "10,10,0,5"], "must be positive"),
         (["sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--roi", "900,10,5,5"], "outside"),
         (["sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--roi", "1,1,5,5", "--strokes", "1"], "cannot be spread"),
     ]
@@ -77,3 +77,19 @@ def test_unreachable_server_is_reported_quickly(tmp_path):
     assert run.returncode == 1
     assert "mross-server" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert time.monotonic() - started < 30  # includes the interpreter's start-up; the client gives up within 5 s
+
+
+def test_an_internal_error_is_not_blamed_on_the_input(tmp_path, monkeypatch, capsys):
+    """A bug inside the engine (here: NaN reaching the renderer) exits 70 with one sentence, not the usage code 2."""
+    from mross_server import cli
+    from mross_server.engine.pipeline import SketchEngine
+
+    def broken(*args, **kwargs):
+        raise ValueError("stroke control points contain NaN or infinite values")
+
+    monkeypatch.setattr(SketchEngine, "sketch", broken)
+    status = cli.main(["sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--preset", "test", "--device", "cpu", "--quiet"])
+    error = capsys.readouterr().err
+    assert status == cli.EXIT_INTERNAL != cli.EXIT_USAGE
+    assert error.count("\n") == 1 and "internal error (ValueError: stroke control points contain NaN" in error
+    assert not (tmp_path / "a.svg").exists()

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mross_server.job import Roi, SketchCancelled, SketchInputError, SketchParams
+from mross_shared.messages import RoiBox
+from mross_server.job import SketchCancelled, SketchInputError, SketchParams
 from mross_server.engine.pipeline import SketchEngine
 
 PHOTO = Path(__file__).resolve().parents[1] / "examples" / "coffee.jpg"
-ROIS = [Roi(200, 180, 250, 200), Roi(100, 20, 300, 180)]
+ROIS = [RoiBox(200, 180, 250, 200), RoiBox(100, 20, 300, 180)]
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_non_square_photo_keeps_its_aspect():
         (SketchParams(strokes=2, preset="test"), ROIS, "cannot be spread over 3 rounds"),
         (SketchParams(preset="nope"), [], "unknown preset"),
         (SketchParams(preset="test", objective="clip"), [], "not available"),
-        (SketchParams(preset="test"), [Roi(0, 0, 0, 10)], "zero area"),
+        (SketchParams(preset="test"), [RoiBox(700, 0, 5, 10)], "outside"),
     ],
 )
 def test_bad_input_is_one_clear_sentence(engine, params, rois, message):

@@ -43,8 +43,7 @@ def add_round_layers(
     layers = []
     for update in rounds:
         indices = layer_stroke_indices(mode, len(update.paths), update.added)
-        roi_number = None if update.roi is None else update.index - 1
-        layer = inkex.Layer.new(layer_label(update.index, len(indices), roi_number))
+        layer = inkex.Layer.new(layer_label(update.index, len(indices)))
         if not layer_visible(mode, update.index, update.rounds):
             layer.style["display"] = "none"
         anchor.addnext(layer)

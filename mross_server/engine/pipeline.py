@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mross_shared.messages import RoiBox
 from mross_server.engine.models.clip import load_clip
 from mross_server.engine.models.hed_h5 import load_vgg16
 from mross_server.engine.models.locations import hed_weights_path
@@ -27,14 +28,15 @@ from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_
 from mross_server.engine.contours import EdgeAnalysis, analyse_edges
 from mross_server.io.photo import load_photo
 from mross_server.engine.initial_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uncovered_pieces, uniform_points
-from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
 from mross_server.engine.losses.clip import ClipLoss
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
 from mross_server.engine.losses.ink import InkLoss
 from mross_server.engine.losses.vgg import VggLoss
 from mross_server.engine.objective import Objective, TermFactory, build_view, check_terms, parse_objective
 from mross_server.engine.optimizer import StepReport, optimize_strokes
-from mross_server.engine.presets import Preset, get_preset
+from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS
+from mross_server.engine.presets import INIT_METHODS, Preset, get_preset
 from mross_server.engine.regions import clip_rois
 from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
 from mross_server.engine.renderer import render
@@ -46,7 +48,6 @@ log = logging.getLogger(__name__)
 PIECE_FRACTION = 0.25
 # Later seeds start from slightly jittered contour strokes so best-of-K has something to choose from.
 SEED_JITTER = 1.0
-INIT_METHODS = ("contours", "fps", "saliency")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -62,7 +63,7 @@ def resolve_device(name: str) -> torch.device:
 class _Region:
     """One round's region: its box in photo pixels and the edges found in it."""
 
-    roi: Roi | None
+    roi: RoiBox | None
     box: Box
     view: np.ndarray  # the region of the photo at analysis size, [h, w, 3] in [0, 1]
     analysis: EdgeAnalysis
@@ -71,8 +72,15 @@ class _Region:
 class SketchEngine:
     """Holds the loss backbones warm and runs sketch jobs on one device, one at a time."""
 
-    def __init__(self, device: str = "auto", clip_weights: str | Path | None = None, allow_download: bool = False) -> None:
+    def __init__(
+        self,
+        device: str = "auto",
+        clip_weights: str | Path | None = None,
+        allow_download: bool = False,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    ) -> None:
         self.device = resolve_device(device)
+        self.max_image_pixels = max_image_pixels
         self.notes: list[str] = []
         weights = hed_weights_path()
         self.vgg = load_vgg16(weights).to(self.device) if weights.is_file() else None
@@ -97,7 +105,7 @@ class SketchEngine:
     def sketch(
         self,
         image: bytes | str | Path | np.ndarray,
-        rois: Sequence[Roi],
+        rois: Sequence[RoiBox],
         params: SketchParams,
         on_progress: Callable[[Progress], None] | None = None,
         on_round: Callable[[RoundResult], None] | None = None,
@@ -109,7 +117,7 @@ class SketchEngine:
         `on_round` as they finish. Raises SketchInputError for bad input and SketchCancelled when
         `cancelled()` turns true (checked every iteration).
         """
-        photo = image if isinstance(image, np.ndarray) else load_photo(image)
+        photo = image if isinstance(image, np.ndarray) else load_photo(image, self.max_image_pixels)
         height, width = photo.shape[:2]
         rois, notes = clip_rois(list(rois), width, height)
         rounds = 1 + len(rois)
@@ -187,7 +195,7 @@ class SketchEngine:
         objective_name = "+".join(name if w == 1 else f"{w:g}*{name}" for w, name in objective)
         return SketchResult(width, height, tuple(results), objective_name, self.backbones, tuple(self.notes + notes))
 
-    def _region(self, photo: np.ndarray, roi: Roi | None, box: Box, preset: Preset) -> _Region:
+    def _region(self, photo: np.ndarray, roi: RoiBox | None, box: Box, preset: Preset) -> _Region:
         size = view_size(box, preset.analysis_size)
         crop = photo_view(to_tensor(photo, torch.device("cpu")), box, size)[0].permute(1, 2, 0).numpy().astype(np.float64)
         return _Region(roi, box, crop, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size))

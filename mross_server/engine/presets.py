@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 # CLIPasso's canvas size, the scale at which preset half-widths are stated.
 REFERENCE_RESOLUTION = 224
+#: Where strokes can start (see Preset.init); "saliency" needs CLIP ViT-B/32 weights.
+INIT_METHODS = ("contours", "fps", "saliency")
 
 
 @dataclass(frozen=True)

@@ -40,10 +40,9 @@ def round_layers(rounds: tuple[RoundResult, ...] | list[RoundResult], mode: str,
     layers = []
     for result in rounds:
         keep = layer_stroke_indices(mode, len(result.points), result.added)
-        roi_number = None if result.roi is None else result.index - 1
         layers.append(
             StrokeLayer(
-                layer_label(result.index, len(keep), roi_number),
+                layer_label(result.index, len(keep)),
                 result.points[keep],
                 result.half_widths[keep],
                 color,
