@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
+# The install record's format is defined once, in the client package this script installs.
+sys.path.insert(0, str(REPO / "shared"))
+from mross_shared.install_record import RECORD_NAME, InstallRecord, InstallRecordError  # noqa: E402
 EXTENSION_SOURCE = REPO / "inkscape_extension"
 EXTENSION_FILES = ("mross_sketch.inx", "mross_sketch.py", "mross_ext")
 CLIENT_SOURCE = REPO / "shared" / "mross_shared"
 EXTENSION_FOLDER = "mross_sketch"
 VENDOR_FOLDER = "mross_vendor"
-RECORD_NAME = "mross_install.json"
 PYZMQ_REQUIREMENT = "pyzmq>=25"
 SERVER_MIN_PYTHON = (3, 11)  # pyproject.toml's requires-python
 FLATPAK_APP = "org.inkscape.Inkscape"
@@ -76,15 +78,6 @@ class Inkscape:
     command: tuple[str, ...]
     extensions_dir: Path
     python: tuple[str, ...] | None
-
-
-@dataclass(frozen=True)
-class ServerSetup:
-    """How the extension starts the server: the command and extra environment variables."""
-
-    command: tuple[str, ...]
-    env: dict[str, str]
-    python: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -298,11 +291,10 @@ def _pip_hint() -> str:
     return "install pip for that Python (https://pip.pypa.io/en/stable/installation/)"
 
 
-def write_record(vendor: Path, server: ServerSetup) -> Path:
+def write_record(vendor: Path, server: InstallRecord) -> Path:
     """Record how to start the server, for the extension's auto-start."""
     record = vendor / RECORD_NAME
-    fields = {"server_command": list(server.command), "server_env": server.env, "server_python": list(server.python)}
-    record.write_text(json.dumps(fields, indent=2) + "\n")
+    server.write(record)
     print(f"  server command recorded in {record}")
     return record
 
@@ -311,14 +303,14 @@ def write_record(vendor: Path, server: ServerSetup) -> Path:
 # The server side
 
 
-def setup_server(options: Options) -> ServerSetup:
+def setup_server(options: Options) -> InstallRecord:
     """Create (or reuse) the server's Python environment and install the server into it."""
     env = {name: os.environ[name] for name in WEIGHTS_ENV if os.environ.get(name)}
     if options.server_python:
         python = (options.server_python,)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "shared")])
         print(f"  using {options.server_python} with the server run from {REPO}")
-        return ServerSetup((*python, "-m", "mross_server.serve.cli"), env, python)
+        return InstallRecord((*python, "-m", "mross_server.serve.cli"), env, python)
     if sys.version_info < SERVER_MIN_PYTHON:
         raise InstallError(
             "the sketch server needs Python 3.11 or later; run install.py with one (e.g. python3.11 install.py), "
@@ -332,13 +324,13 @@ def setup_server(options: Options) -> ServerSetup:
     target = f"{REPO}[test]" if options.test_extra else str(REPO)
     print("  installing the server and its dependencies (torch is large; this takes a while the first time)")
     _run([*python, "-m", "pip", "install", "--disable-pip-version-check", "-e", target], "installing the server")
-    return ServerSetup((str(_venv_executable(venv, "mross-server")),), env, python)
+    return InstallRecord((str(_venv_executable(venv, "mross-server")),), env, python)
 
 
-def fetch_weights(server: ServerSetup) -> None:
+def fetch_weights(server: InstallRecord) -> None:
     """Put the offline VGG16/HED weights where the server looks for them (a no-op when present)."""
     print("  checking the offline VGG16/HED weights")
-    path = _run([*server.python, "-c", FETCH_WEIGHTS], "fetching the VGG16/HED weights", server.env)
+    path = _run([*server.server_python, "-c", FETCH_WEIGHTS], "fetching the VGG16/HED weights", server.server_env)
     print(f"  weights: {path.strip().splitlines()[-1]}")
 
 
@@ -352,7 +344,7 @@ def _venv_executable(venv: Path, name: str) -> Path:
 # Modes
 
 
-def install(options: Options) -> ServerSetup | None:
+def install(options: Options) -> InstallRecord | None:
     """Install or update everything that `options` asks for; return the server setup, if any."""
     ensure_venv_support()
     inkscape = find_inkscape(options.inkscape, options.extensions_dir)
@@ -379,13 +371,13 @@ def example_command(python: str, output: Path = EXAMPLE_OUTPUT, preset: str = "f
     return [python, "-m", "mross_server.cli", "sketch", str(EXAMPLE_PHOTO), "-o", str(output), *rois, "--preset", preset, "--device", "cpu"]
 
 
-def run_example(server: ServerSetup | None) -> int:
+def run_example(server: InstallRecord | None) -> int:
     """Sketch the bundled photo on the CPU, offline, showing the job's progress as it runs."""
     if server is None:
         raise InstallError("--example needs the sketch server; drop --no-server")
     EXAMPLE_OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     print(f"Sketching {EXAMPLE_PHOTO.relative_to(REPO)} (48 strokes, 3 rounds, fast preset, CPU):")
-    return subprocess.run(example_command(server.python[0]), env=_environment(server.env), check=False).returncode
+    return subprocess.run(example_command(server.server_python[0]), env=_environment(server.server_env), check=False).returncode
 
 
 def run_tests(options: Options) -> int:
@@ -395,12 +387,12 @@ def run_tests(options: Options) -> int:
     ensure_apt_packages(TEST_APT_PACKAGES)
     print("Test environment:")
     server = setup_server(dataclasses.replace(options, test_extra=True))
-    _run([*server.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", *INKEX_TEST], "installing inkex")
-    _run([*server.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *INKEX_TEST_DEPS], "installing inkex's dependencies")
+    _run([*server.server_python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", *INKEX_TEST], "installing inkex")
+    _run([*server.server_python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *INKEX_TEST_DEPS], "installing inkex's dependencies")
     fetch_weights(server)
-    env = {**server.env, "MROSS_SERVER_PYTHON": server.python[0]}
+    env = {**server.server_env, "MROSS_SERVER_PYTHON": server.server_python[0]}
     print("Running the test suite (inkex 1.4.1):", flush=True)
-    status = subprocess.run([*server.python, "-m", "pytest", "-p", "no:cacheprovider"], cwd=REPO, env=_environment(env), check=False).returncode
+    status = subprocess.run([*server.server_python, "-m", "pytest", "-p", "no:cacheprovider"], cwd=REPO, env=_environment(env), check=False).returncode
     if Path(DEBIAN_PYTHON).is_file() and Path("/usr/share/inkscape/extensions/inkex").is_dir():
         print("Running the extension tests under Debian's python3 and Inkscape's inkex 1.2:", flush=True)
         path = os.pathsep.join([str(REPO), str(REPO / "shared"), str(EXTENSION_SOURCE), "/usr/share/inkscape/extensions"])
@@ -460,12 +452,13 @@ def _check_extension(inkscape: Inkscape) -> list[tuple[str, bool, str]]:
 def _check_server(record: Path) -> list[tuple[str, bool, str]]:
     if not record.is_file():
         return [("server command", False, f"no {record}; run install.py without --no-server")]
-    setup = json.loads(record.read_text())
-    command, env = setup["server_command"], setup["server_env"]
-    runs = _output([*command, "--help"], env) is not None
-    results = [("server command", runs, " ".join(command) + ("" if runs else " does not run"))]
-    python = setup.get("server_python")
-    weights = _output([*python, "-c", WEIGHTS_PATH], env) if python else None
+    try:
+        setup = InstallRecord.read(record)
+    except InstallRecordError as error:
+        return [("server command", False, f"{error}; run install.py again")]
+    runs = _output([*setup.server_command, "--help"], setup.server_env) is not None
+    results = [("server command", runs, " ".join(setup.server_command) + ("" if runs else " does not run"))]
+    weights = _output([*setup.server_python, "-c", WEIGHTS_PATH], setup.server_env) if setup.server_python else None
     results.append(("VGG16/HED weights", bool(weights), weights or "missing; run install.py again"))
     return results
 

@@ -66,7 +66,7 @@ class SketchComparisons(ComparisonMixin, TestCase):
         (*JOB, "--id=image1"),
         (*JOB, "--id=image1", "--id=roi1", "--layer_mode=delta"),
         (*JOB, "--id=image1", "--id=roi2", "--id=roi1"),
-        (*JOB, "--id=image_linked", "--id=roi3", "--stroke_colour=4278190335", "--stroke_width=2"),
+        (*JOB, "--id=image_linked", "--id=roi3", "--stroke_color=4278190335", "--stroke_width=2"),
     )
 
 

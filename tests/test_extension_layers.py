@@ -98,7 +98,7 @@ def test_delta_layers_hold_only_what_each_round_added_and_all_show():
     assert second.label == "MROSS round 2 — 1 stroke (ROI 1)"
 
 
-def test_strokes_are_plain_round_capped_paths_with_scaled_width_and_colour():
+def test_strokes_are_plain_round_capped_paths_with_scaled_width_and_color():
     svg = _document()
     style = StrokeStyle(inkex.Color(0xFF000080), 2.5)  # RGBA integer, as Inkscape passes colours
     path = _add(svg, DELTA, style=style)[0][0][1]

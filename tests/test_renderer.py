@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from mross_server.engine.renderer import render
+from mross_server.engine.shapes import check_shape
 from mross_server.io.svg import StrokeLayer, to_svg
 
 
@@ -113,3 +114,13 @@ def test_colour_and_opacity():
     points = torch.tensor([[[[0.0, 4.0], [3.0, 4.0], [5.0, 4.0], [8.0, 4.0]]]])
     red = render(points, 2.0, (0, 0, 8, 8), 8, opacities=torch.tensor([[0.5]]), color=torch.tensor([1.0, 0.0, 0.0]))[0, :, 4, 4]
     assert torch.allclose(red, torch.tensor([1.0, 0.5, 0.5]), atol=1e-4)
+
+
+def test_shape_errors_name_the_expected_shape_and_what_arrived():
+    with pytest.raises(ValueError, match=r"^the control points must be \[K, N, 4, 2\], got \[3, 4, 2\]\.$"):
+        render(torch.zeros(3, 4, 2), 1.0, (0, 0, 10, 10), 8)
+    sketches = torch.ones(2, 3, 8, 8)
+    sizes = check_shape(sketches, "K,3,H,W", "the sketches")
+    assert sizes == {"K": 2, "H": 8, "W": 8}
+    with pytest.raises(ValueError, match=r"the target must be \[1, 3, H, W\] with H=8, W=8, got \[1, 3, 8, 9\]"):
+        check_shape(torch.ones(1, 3, 8, 9), "1,3,H,W", "the target", sizes)

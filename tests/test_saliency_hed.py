@@ -64,7 +64,7 @@ def test_hed_with_tiny_weights_gives_an_edge_probability_per_pixel(tmp_path):
     hed = load_hed(write_tiny_hed_h5(tmp_path / "tiny.h5"))
     edges = hed(torch.rand(1, 3, 37, 50))
     assert edges.shape == (37, 50) and edges.min() >= 0 and edges.max() <= 1 and edges.std() > 0
-    with pytest.raises(ValueError, match=r"one RGB image \[1, 3, H, W\]"):
+    with pytest.raises(ValueError, match=r"must be \[1, 3, H, W\]"):
         hed(torch.rand(2, 3, 37, 50))
 
 

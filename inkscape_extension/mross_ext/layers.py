@@ -21,9 +21,9 @@ from .photo_geometry import composed_transform
 
 @dataclass(frozen=True)
 class StrokeStyle:
-    """How the strokes are painted: an inkex colour (with alpha) and a factor on the optimized widths."""
+    """How the strokes are painted: an inkex color (with alpha) and a factor on the optimized widths."""
 
-    colour: inkex.Color
+    color: inkex.Color
     width_scale: float
 
 
@@ -72,8 +72,8 @@ def _stroke(d: str, width: float, style: StrokeStyle) -> inkex.PathElement:
     element.path = inkex.Path(d)
     element.style = {
         "fill": "none",
-        "stroke": str(style.colour.to_rgb()),
-        "stroke-opacity": style.colour.alpha,
+        "stroke": str(style.color.to_rgb()),
+        "stroke-opacity": style.color.alpha,
         "stroke-width": width * style.width_scale,
         "stroke-linecap": "round",
         "stroke-linejoin": "round",

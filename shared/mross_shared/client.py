@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
 from mross_shared import connection
@@ -201,14 +200,10 @@ class SketchClient:
         socket.routing_id = uuid.uuid4().bytes
         if self._info.server_public_key:
             path = Path(client_keys) if client_keys else connection.default_client_keys()
-            try:
-                public, secret = zmq.auth.load_certificate(path)
-            except (OSError, ValueError):
-                public, secret = b"", None
-            if not secret:
+            pair = connection.load_key_pair(path)
+            if pair is None:
                 raise NotAuthorised(f"the server at {self.endpoint} needs this client's CurveZMQ key pair, which is not at {path} — make one with `mross-server keygen`")
-            socket.curve_secretkey = secret
-            socket.curve_publickey = public
+            socket.curve_publickey, socket.curve_secretkey = pair
             socket.curve_serverkey = self._info.server_public_key.encode("ascii")
             self._public_key_file = path.with_suffix(".key")
         return socket

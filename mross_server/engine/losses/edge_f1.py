@@ -15,7 +15,7 @@ from torch import Tensor
 
 from mross_server.engine.contours import gray
 from mross_server.engine.losses.augment import PairBatch
-from mross_server.engine.losses.ink import gaussian_blur
+from mross_server.engine.losses.blur import gaussian_blur
 
 # Nearness saturates at this many times the blurred value of an isolated one-pixel line's centre.
 _SATURATION = 2.5

@@ -17,19 +17,8 @@ from torch import Tensor
 
 from mross_server.engine.contours import analyse_edges
 from mross_server.engine.losses.augment import PairBatch
+from mross_server.engine.losses.blur import gaussian_blur
 from mross_server.engine.renderer import render
-
-
-def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of [B, C, H, W] with edge-replicating padding; differentiable."""
-    radius = max(1, int(3 * sigma))
-    x = torch.arange(-radius, radius + 1, device=image.device, dtype=image.dtype)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = image.shape[1]
-    padded = F.pad(image, (radius, radius, radius, radius), mode="replicate")
-    blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
 def line_drawing(photo: Tensor, pieces: int, half_width: float, piece_fraction: float = 0.15) -> Tensor:
