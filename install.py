@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ REPO = Path(__file__).resolve().parent
 # The install record's format is defined once, in the client package this script installs.
 sys.path.insert(0, str(REPO / "shared"))
 from mross_shared.install_record import RECORD_NAME, InstallRecord, InstallRecordError  # noqa: E402
+
 EXTENSION_SOURCE = REPO / "inkscape_extension"
 EXTENSION_FILES = ("mross_sketch.inx", "mross_sketch.py", "mross_ext")
 CLIENT_SOURCE = REPO / "shared" / "mross_shared"
@@ -413,7 +413,7 @@ def ensure_apt_packages(packages: tuple[str, ...]) -> None:
     """Install the Debian packages that are missing (as root, or through sudo); InstallError elsewhere."""
     if not shutil.which("dpkg-query"):
         return
-    missing = [name for name in packages if not _output(["dpkg-query", "-W", "-f=${Status}", name]) == "install ok installed"]
+    missing = [name for name in packages if _output(["dpkg-query", "-W", "-f=${Status}", name]) != "install ok installed"]
     if not missing:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]

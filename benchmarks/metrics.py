@@ -24,7 +24,8 @@ def sketch_ink(points: np.ndarray, half_widths: np.ndarray, width: int, height: 
     if len(points) == 0:
         return np.zeros((height, width), dtype=bool)
     with torch.no_grad():
-        image = render(torch.tensor(points, dtype=torch.float32)[None], torch.tensor(half_widths, dtype=torch.float32)[None], (0, 0, width, height), (height, width))
+        strokes, widths = torch.tensor(points, dtype=torch.float32)[None], torch.tensor(half_widths, dtype=torch.float32)[None]
+        image = render(strokes, widths, (0, 0, width, height), (height, width))
     return image[0, 0].numpy() < 0.5
 
 
@@ -34,7 +35,7 @@ def edge_f1(ink: np.ndarray, edges: np.ndarray, box: tuple[float, float, float, 
     edge_to_ink = ndimage.distance_transform_edt(~ink)
     mask = np.ones_like(ink)
     if box is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        x0, y0, x1, y1 = (round(v) for v in box)
         mask = np.zeros_like(ink)
         mask[y0:y1, x0:x1] = True
     ink_in, edges_in = ink & mask, edges & mask

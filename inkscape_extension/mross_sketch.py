@@ -25,11 +25,6 @@ import inkex  # noqa: E402
 # server outlives this script on purpose, which Popen reports as a ResourceWarning at exit.
 warnings.filterwarnings("ignore", category=ResourceWarning)
 
-from mross_shared.errors import MrossError, ProtocolError  # noqa: E402
-from mross_shared.layers import LAYER_MODES  # noqa: E402
-from mross_shared.install_record import RECORD_NAME  # noqa: E402
-from mross_shared.messages import JobParams, RoiBox  # noqa: E402
-
 from mross_ext.bitmap_size import decode_pixel_size  # noqa: E402
 from mross_ext.bitmap_source import ImageLink, read_image_bytes  # noqa: E402
 from mross_ext.errors import ExtensionError, explain_client_error  # noqa: E402
@@ -40,6 +35,10 @@ from mross_ext.progress_window import load_toolkit, run_with_window  # noqa: E40
 from mross_ext.selection import read_selection  # noqa: E402
 from mross_ext.server_start import ServerChoice, connect  # noqa: E402
 from mross_ext.sketch_job import JobMonitor, SketchRequest, run_sketch  # noqa: E402
+from mross_shared.errors import MrossError, ProtocolError  # noqa: E402
+from mross_shared.install_record import RECORD_NAME  # noqa: E402
+from mross_shared.layers import LAYER_MODES  # noqa: E402
+from mross_shared.messages import JobParams, RoiBox  # noqa: E402
 
 
 class Sketch(inkex.EffectExtension):

@@ -8,14 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, MrossError, ProtocolError
-from mross_shared.layers import LAYER_MODES, round_region
-
-from mross_shared.messages import RoiBox
-from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
 from mross_server.engine.presets import INIT_METHODS, PRESETS
 from mross_server.io.preview import rasterize_layers, save_png
 from mross_server.io.svg import read_svg, round_layers, write_svg
+from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, MrossError, ProtocolError
+from mross_shared.layers import LAYER_MODES, round_region
+from mross_shared.messages import RoiBox
 
 #: Exit statuses: the job could not run or finish (server, files); the user's input is bad (as argparse's
 #: own usage errors); a bug in mross (sysexits' EX_SOFTWARE); cancelled or interrupted (as for SIGINT).

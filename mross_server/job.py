@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from mross_shared.messages import JobParams, RoiBox
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mross_server.job import Progress, RoundResult, SketchParams, SketchResult
+from mross_server.serve import wire
 from mross_shared.client import SketchClient
 from mross_shared.errors import MrossError
 from mross_shared.messages import Done, ProgressUpdate, RoiBox, RoundUpdate
-
-from mross_server.serve import wire
-from mross_server.job import Progress, RoundResult, SketchParams, SketchResult
 
 
 def sketch_remote(

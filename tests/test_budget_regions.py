@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mross_shared.messages import RoiBox
 from mross_server.engine.budget import allocate_strokes
-from mross_server.job import SketchInputError
 from mross_server.engine.regions import clip_rois
+from mross_server.job import SketchInputError
+from mross_shared.messages import RoiBox
 
 
 @given(st.lists(st.integers(0, 10_000), min_size=1, max_size=8), st.integers(1, 400))

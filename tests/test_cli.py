@@ -24,7 +24,8 @@ def labels(path) -> list[str]:
 
 def test_local_sketch_writes_layered_svg_and_preview(tmp_path):
     out = tmp_path / "cup.svg"
-    run = mross("sketch", str(SAMPLE_PHOTO), "-o", str(out), "--roi", "185,190,230,145", "--strokes", "12", "--preset", "test", "--layers", "delta", env=environment(tmp_path))
+    args = ("--roi", "185,190,230,145", "--strokes", "12", "--preset", "test", "--layers", "delta")
+    run = mross("sketch", str(SAMPLE_PHOTO), "-o", str(out), *args, env=environment(tmp_path))
     assert run.returncode == 0, run.stderr
     assert out.with_suffix(".png").stat().st_size > 1000
     width, height, layers = read_svg(out)
@@ -53,7 +54,8 @@ def test_bad_input_is_one_sentence_and_exit_code_2(tmp_path):
 
 
 def test_partly_outside_roi_is_clipped_with_a_note(tmp_path):
-    run = mross("sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--roi", "500,300,300,300", "--strokes", "6", "--preset", "test", "--quiet", env=environment(tmp_path))
+    args = ("--roi", "500,300,300,300", "--strokes", "6", "--preset", "test", "--quiet")
+    run = mross("sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), *args, env=environment(tmp_path))
     assert run.returncode == 0, run.stderr
     assert "clipped to 100×100 px at (500, 300)" in run.stderr
 

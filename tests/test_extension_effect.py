@@ -18,16 +18,16 @@ from contextlib import redirect_stderr
 from io import BytesIO, StringIO
 
 import inkex
-from inkex.base import ABORT_STATUS
 import pytest
+from inkex.base import ABORT_STATUS
 from inkex.tester import ComparisonMixin, TestCase
-from inkex.tester.inx import InxMixin
 from inkex.tester.filters import Compare, CompareNumericFuzzy
+from inkex.tester.inx import InxMixin
 
+from mross_sketch import Sketch
 from tests.document_text import without_layout
 from tests.extension_dir import EXTENSION_DIR
 from tests.server_process import running_server
-from mross_sketch import Sketch
 
 SCENE = "svg/mross_scene.svg"
 # The server's tiny preset: a 3-round job takes well under a second.

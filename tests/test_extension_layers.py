@@ -4,13 +4,13 @@ import inkex
 import pytest
 
 import tests.extension_dir  # noqa: F401  (puts the extension's modules on the import path)
-from tests.document_text import without_layout
 from mross_ext.bitmap_size import PixelSize
 from mross_ext.errors import ExtensionError
 from mross_ext.layers import StrokeStyle, add_round_layers
 from mross_ext.photo_geometry import pixels_to_document
 from mross_ext.selection import read_selection
 from mross_shared.messages import RoiBox, RoundUpdate, StrokePath
+from tests.document_text import without_layout
 
 DOCUMENT = b"""<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"
   xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" width="300" height="200" viewBox="0 0 300 200">

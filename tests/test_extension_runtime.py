@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.extension_dir import EXTENSION_DIR, REPO_ROOT
-from tests.server_process import SERVER_PYTHON, SOURCE_PATH
 from mross_ext.errors import ExtensionError
 from mross_ext.server_start import IDLE_EXIT_S, ServerChoice, connect, read_launch
 from mross_ext.sketch_job import JobMonitor, ProgressView, describe_progress, format_duration
 from mross_shared.errors import ServerUnreachable
 from mross_shared.messages import JobState, ProgressUpdate
+from tests.extension_dir import EXTENSION_DIR, REPO_ROOT
+from tests.server_process import SERVER_PYTHON, SOURCE_PATH
 
 CHILD_PATH = os.pathsep.join([str(EXTENSION_DIR), str(REPO_ROOT / "shared")])
 
@@ -71,10 +71,10 @@ def test_monitor_carries_cancel_and_progress_between_threads():
 
 
 def test_missing_or_broken_install_record_explains_itself(tmp_path):
-    with pytest.raises(ExtensionError, match="none is installed for auto-start; run install.py"):
+    with pytest.raises(ExtensionError, match=r"none is installed for auto-start; run install\.py"):
         read_launch(tmp_path / "mross_install.json")
     (tmp_path / "mross_install.json").write_text('{"server_env": {}}')
-    with pytest.raises(ExtensionError, match="run install.py"):
+    with pytest.raises(ExtensionError, match=r"run install\.py"):
         read_launch(tmp_path / "mross_install.json")
 
 

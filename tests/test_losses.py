@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mross_server.engine.models.hed_h5 import load_vgg16
 from mross_server.engine.losses import WeightedLoss
 from mross_server.engine.losses.augment import make_pairs
 from mross_server.engine.losses.clip import ClipLoss, clip_input
 from mross_server.engine.losses.vgg import VggLoss, unit_normalize
+from mross_server.engine.models.hed_h5 import load_vgg16
 from mross_server.engine.models.vgg16 import BLOCK_OUTPUTS
 from tests.tiny_models import tiny_clip, write_tiny_hed_h5
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mross_shared.messages import RoiBox
-from mross_server.job import SketchCancelled, SketchInputError, SketchParams
 from mross_server.engine.pipeline import SketchEngine
+from mross_server.job import SketchCancelled, SketchInputError, SketchParams
+from mross_shared.messages import RoiBox
 
 PHOTO = Path(__file__).resolve().parents[1] / "examples" / "coffee.jpg"
 ROIS = [RoiBox(200, 180, 250, 200), RoiBox(100, 20, 300, 180)]
@@ -34,7 +34,7 @@ def test_rounds_add_up_to_exactly_n_strokes_in_photo_pixels(engine):
     x0, y0, x1, y1 = ROIS[0].box
     starts = final.points[list(result.rounds[1].added)].mean(axis=1)
     assert np.all((starts[:, 0] > x0 - 40) & (starts[:, 0] < x1 + 40) & (starts[:, 1] > y0 - 40) & (starts[:, 1] < y1 + 40))
-    assert result.objective == "ink" and "vgg16-hed" in result.backbones or result.backbones == ()
+    assert (result.objective == "ink" and "vgg16-hed" in result.backbones) or result.backbones == ()
 
 
 def test_same_seed_same_sketch_and_freeze_keeps_earlier_rounds(engine):

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mross_server.job import RoundResult, SketchParams, SketchResult
 from mross_server.io.svg import round_layers, to_svg
+from mross_server.job import RoundResult, SketchParams, SketchResult
 from mross_server.serve.wire import round_result, round_update, sketch_inputs, sketch_result
 from mross_shared import connection
 from mross_shared.errors import ErrorCode, ProtocolError

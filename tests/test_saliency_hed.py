@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mross_server.engine.losses.clip import clip_input
 from mross_server.engine.models.hed_h5 import load_hed
 from mross_server.engine.models.locations import hed_weights_path
-from mross_server.engine.losses.clip import clip_input
 from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points, vit_attention
 from tests.tiny_models import tiny_clip, write_tiny_hed_h5
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from lxml import etree
 
-from mross_shared.messages import RoiBox
 from mross_server.cli import main
-from mross_server.job import RoundResult
 from mross_server.io.svg import INKSCAPE_NS, StrokeLayer, parse_path_data, path_data, read_svg, round_layers, write_svg
+from mross_server.job import RoundResult
+from mross_shared.messages import RoiBox
 
 
 def two_rounds() -> list[RoundResult]:

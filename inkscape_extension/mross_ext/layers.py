@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import inkex
+
 from mross_shared.layers import layer_label, layer_stroke_indices, layer_visible
 from mross_shared.messages import RoundUpdate
 

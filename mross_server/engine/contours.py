@@ -8,6 +8,7 @@ length × contrast × saliency. The optimizer then only has to refine and abstra
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,7 +112,7 @@ def split_chain(chain: np.ndarray, max_length: float) -> list[np.ndarray]:
     arc = np.concatenate([[0.0], np.cumsum(steps)])
     cuts = np.searchsorted(arc, np.linspace(0, total, count + 1)[1:-1])
     bounds = [0, *cuts.tolist(), len(chain) - 1]
-    return [chain[a : b + 1] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return [chain[a : b + 1] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def fit_cubic(samples: np.ndarray) -> np.ndarray:

@@ -19,27 +19,26 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mross_shared.messages import RoiBox
-from mross_server.engine.models.clip import load_clip
-from mross_server.engine.models.hed_h5 import load_vgg16
-from mross_server.engine.models.locations import hed_weights_path
 from mross_server.engine.budget import allocate_strokes
 from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
 from mross_server.engine.contours import EdgeAnalysis, analyse_edges
-from mross_server.io.photo import load_photo
 from mross_server.engine.initial_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uncovered_pieces, uniform_points
-from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
 from mross_server.engine.losses.clip import ClipLoss
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
 from mross_server.engine.losses.ink import InkLoss
 from mross_server.engine.losses.vgg import VggLoss
+from mross_server.engine.models.clip import load_clip
+from mross_server.engine.models.hed_h5 import load_vgg16
+from mross_server.engine.models.locations import hed_weights_path
 from mross_server.engine.objective import Objective, TermFactory, build_view, check_terms, parse_objective
 from mross_server.engine.optimizer import StepReport, optimize_strokes
-from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS
 from mross_server.engine.presets import INIT_METHODS, Preset, get_preset
 from mross_server.engine.regions import clip_rois
-from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
 from mross_server.engine.renderer import render
+from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
+from mross_server.io.photo import load_photo
+from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, RoiBox
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +159,8 @@ class SketchEngine:
             # detail earlier ROIs added instead of pulling it back towards the coarse whole-photo target.
             if region.roi is not None and roi_weight > 0:
                 zoom = view_size(region.box, preset.resolution)
-                views.append(build_view(objective, factories, photo_view(photo_t, region.box, zoom), canvas.to_canvas(region.box), roi_weight, preset.augmentations))
+                target = photo_view(photo_t, region.box, zoom)
+                views.append(build_view(objective, factories, target, canvas.to_canvas(region.box), roi_weight, preset.augmentations))
             movable = torch.ones(points.shape[1], dtype=torch.bool, device=self.device)
             if params.freeze_previous:
                 movable[: points.shape[1] - count] = False

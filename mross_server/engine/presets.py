@@ -51,7 +51,10 @@ PRESETS: dict[str, Preset] = {
         Preset("fast", resolution=224, analysis_size=384, iterations=150, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=0),
         Preset("standard", resolution=224, analysis_size=448, iterations=300, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=2),
         # GPU-sized: the VGG term's cost per step is ~50× the ink term's on a CPU.
-        Preset("quality", resolution=224, analysis_size=512, iterations=800, offline_objective="ink+2*edges+0.05*vgg", clip_objective="clip+vgg", augmentations=4),
+        Preset(
+            "quality", resolution=224, analysis_size=512, iterations=800,
+            offline_objective="ink+2*edges+0.05*vgg", clip_objective="clip+vgg", augmentations=4,
+        ),
     )
 }
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 
-from mross_shared.messages import RoiBox
 from mross_server.job import SketchInputError
+from mross_shared.messages import RoiBox
 
 
 def clip_rois(rois: list[RoiBox], width: int, height: int) -> tuple[list[RoiBox], list[str]]:

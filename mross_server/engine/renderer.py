@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+
 from mross_server.engine.shapes import check_shape
 
 # Chord length in output pixels: a 3 px chord on a curve of 10 px radius deviates from it by ~0.1 px.

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS
 from PIL import Image, UnidentifiedImageError
 
 from mross_server.job import SketchInputError
+from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS
 
 #: Pillow refuses to open anything larger than this as a decompression bomb, whatever our own limit says.
 PILLOW_HARD_LIMIT = 2 * (Image.MAX_IMAGE_PIXELS or 0)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 from lxml import etree
-from mross_shared.layers import layer_label, layer_stroke_indices, layer_visible
 
 from mross_server.job import RoundResult
+from mross_shared.layers import layer_label, layer_stroke_indices, layer_visible
 
 SVG_NS = "http://www.w3.org/2000/svg"
 INKSCAPE_NS = "http://www.inkscape.org/namespaces/inkscape"

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import zmq
 
-from mross_server.serve.curve import CurveKeys, CurveSetupError, load_server_keys, make_keypair
 from mross_server.io.photo import PILLOW_HARD_LIMIT
 from mross_server.job import SketchInputError
+from mross_server.serve.curve import CurveKeys, CurveSetupError, load_server_keys, make_keypair
 from mross_server.serve.server import ServerConfig, SketchServer
 from mross_shared import connection
 from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, Limits
@@ -67,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=_port, default=0, help="TCP port (default: a free one, written to the connection file)")
     run.add_argument("--connection-file", type=Path, help=f"where to write the connection file (default {connection.default_path()})")
     run.add_argument("--idle-exit", type=_positive(float), metavar="SECONDS", help="exit after this long with no job and no message")
-    run.add_argument("--client-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="cancel a job whose client sent nothing for this long (default 10)")
+    run.add_argument(
+        "--client-timeout", type=_positive(float), default=10.0, metavar="SECONDS",
+        help="cancel a job whose client sent nothing for this long (default 10)",
+    )
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--clip-weights", type=Path, help="CLIP checkpoint file or directory (RN101.pt)")
     run.add_argument("--curve-keys", type=Path, metavar="DIR", help="directory holding server.key_secret (from `mross-server keygen DIR --name server`)")

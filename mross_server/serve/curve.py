@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
-from mross_shared import connection
 from zmq.auth.thread import ThreadAuthenticator
+
+from mross_shared import connection
 
 SERVER_KEY_NAME = "server"
 

@@ -18,11 +18,11 @@ from typing import Protocol
 
 import zmq
 
-from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
 from mross_server.io.photo import PhotoTooLarge, UnreadablePhoto, check_photo_size, photo_size
+from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
 from mross_server.serve.wire import done_message, progress_update, round_update, sketch_inputs
 from mross_shared.errors import ErrorCode, ProtocolError
-from mross_shared.messages import Error, JobState, Limits, ServerMessage, Submit
+from mross_shared.messages import Error, JobState, Limits, RoiBox, ServerMessage, Submit
 
 log = logging.getLogger(__name__)
 

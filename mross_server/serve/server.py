@@ -23,8 +23,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from mross_server.serve.curve import CurveKeys, secure
-from mross_server.serve.runner import Engine, JobRunner, WorkerEvent, prepare_job
 from mross_server.serve.jobs import JobRecord, JobTable
+from mross_server.serve.runner import Engine, JobRunner, WorkerEvent, prepare_job
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import (
     CLIENT_MESSAGES,

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mross_server.job import Progress, RoundResult, SketchParams, SketchResult
 from mross_server.io.svg import parse_path_data, path_data
+from mross_server.job import Progress, RoundResult, SketchParams, SketchResult
 from mross_shared.messages import Done, JobState, ProgressUpdate, RoiBox, RoundUpdate, StrokePath, Submit
 
 

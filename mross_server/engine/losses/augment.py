@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from kornia.geometry.transform import get_perspective_transform, warp_perspective
 from torch import Tensor
+
 from mross_server.engine.shapes import check_shape
 
 DISTORTION = 0.5

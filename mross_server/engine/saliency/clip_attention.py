@@ -46,7 +46,7 @@ def clip_saliency(visual: VisionTransformer, image: Tensor) -> Tensor:
     check_shape(image, "1,3,H,W", "the image for saliency")
     _, attention = vit_attention(visual, clip_input(image, visual))
     to_patches = attention[:, 0, 0, 1:].mean(dim=0)
-    grid = int(round(to_patches.numel() ** 0.5))
+    grid = round(to_patches.numel() ** 0.5)
     upsampled = F.interpolate(to_patches.view(1, 1, grid, grid), size=image.shape[-2:], mode="bicubic")[0, 0]
     low, high = upsampled.min(), upsampled.max()
     return (upsampled - low) / (high - low).clamp_min(torch.finfo(upsampled.dtype).tiny)
