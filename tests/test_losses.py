@@ -135,13 +135,13 @@ def test_clip_plain_pair_matches_the_open_clip_forward(resnet, target):
     semantic_only = WeightedLoss([(1.0, ClipLoss(resnet, layers=()))])
     semantic_only.set_target(target)
     sketch = sketches(2)
-    embedding_s, embedding_t = resnet(clip_input(sketch, resnet)), resnet(clip_input(target, resnet))
+    embedding_s, embedding_t = resnet(clip_input(sketch, resnet.image_size)), resnet(clip_input(target, resnet.image_size))
     expected = 0.1 * (1 - F.cosine_similarity(embedding_s, embedding_t))
     torch.testing.assert_close(semantic_only(sketch, augment=False), expected)
     geometric_only = WeightedLoss([(1.0, ClipLoss(resnet, layers=(("layer2", 1.0),), semantic_weight=0.0))])
     geometric_only.set_target(target)
-    stem = resnet.layer2(resnet.layer1(resnet.stem(clip_input(sketch, resnet))))
-    stem_t = resnet.layer2(resnet.layer1(resnet.stem(clip_input(target, resnet))))
+    stem = resnet.layer2(resnet.layer1(resnet.stem(clip_input(sketch, resnet.image_size))))
+    stem_t = resnet.layer2(resnet.layer1(resnet.stem(clip_input(target, resnet.image_size))))
     torch.testing.assert_close(geometric_only(sketch, augment=False), (stem - stem_t).pow(2).mean(dim=(1, 2, 3)))
 
 

@@ -18,7 +18,7 @@ def vit():
 
 
 def test_replayed_vit_blocks_match_open_clip_and_keep_attention(vit):
-    images = clip_input(torch.rand(2, 3, 50, 70), vit)
+    images = clip_input(torch.rand(2, 3, 50, 70), vit.image_size)
     tokens, attention = vit_attention(vit, images)
     torch.testing.assert_close(vit.ln_post(tokens[:, 0]) @ vit.proj, vit(images), rtol=1e-4, atol=1e-5)
     assert attention.shape == (2, 2, 17, 17), "2 blocks, batch 2, class token + 4x4 patches"

@@ -40,7 +40,8 @@ class EdgeAnalysis:
 
 def gray(rgb: np.ndarray) -> np.ndarray:
     """Luma of an [H, W, 3] image in [0, 1]."""
-    return rgb @ np.array([0.299, 0.587, 0.114], dtype=rgb.dtype)
+    luma: np.ndarray = rgb @ np.array([0.299, 0.587, 0.114], dtype=rgb.dtype)
+    return luma
 
 
 def analyse_edges(rgb: np.ndarray, piece_length: float, sigma: float = 2.0, min_length: float = 6.0) -> EdgeAnalysis:

@@ -51,7 +51,8 @@ def pieces_to_strokes(pieces: tuple[ContourPiece, ...], count: int, view_to_canv
     if not chosen:
         return np.zeros((0, 4, 2))
     points = np.stack([p.points for p in chosen])
-    return points @ view_to_canvas[:, :2].T + view_to_canvas[:, 2]
+    strokes: np.ndarray = points @ view_to_canvas[:, :2].T + view_to_canvas[:, 2]
+    return strokes
 
 
 def bezier_samples(points: np.ndarray, count: int = 16) -> np.ndarray:
@@ -59,7 +60,8 @@ def bezier_samples(points: np.ndarray, count: int = 16) -> np.ndarray:
     t = np.linspace(0.0, 1.0, count)[None, :, None]
     u = 1.0 - t
     p = points[:, None]
-    return u**3 * p[:, :, 0] + 3 * u * u * t * p[:, :, 1] + 3 * u * t * t * p[:, :, 2] + t**3 * p[:, :, 3]
+    samples: np.ndarray = u**3 * p[:, :, 0] + 3 * u * u * t * p[:, :, 1] + 3 * u * t * t * p[:, :, 2] + t**3 * p[:, :, 3]
+    return samples
 
 
 def uncovered_pieces(pieces: tuple[ContourPiece, ...], covered: np.ndarray, max_overlap: float = 0.5) -> tuple[ContourPiece, ...]:

@@ -80,4 +80,4 @@ def build_view(
     zoom = target.shape[-1] / (window[2] - window[0])
     loss = WeightedLoss([(w, factories[name](zoom)) for w, name in spec], n_aug=augmentations)
     loss.set_target(target)
-    return View(window, tuple(target.shape[-2:]), weight, loss)
+    return View(window, (target.shape[-2], target.shape[-1]), weight, loss)

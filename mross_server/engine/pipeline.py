@@ -253,10 +253,11 @@ class SketchEngine:
             "ink": lambda zoom: InkLoss(strokes, half_width * zoom),
             "edges": lambda zoom: EdgeF1Loss(),
         }
-        if self.vgg is not None:
-            factories["vgg"] = lambda zoom: VggLoss(self.vgg)
-        if self.clip is not None:
-            factories["clip"] = lambda zoom: ClipLoss(self.clip)
+        vgg, clip = self.vgg, self.clip
+        if vgg is not None:
+            factories["vgg"] = lambda zoom: VggLoss(vgg)
+        if clip is not None:
+            factories["clip"] = lambda zoom: ClipLoss(clip)
         return factories
 
 

@@ -68,7 +68,8 @@ def load_photo(source: bytes | str | Path, max_pixels: int = DEFAULT_MAX_IMAGE_P
         except (OSError, SyntaxError, ValueError):
             raise _undecodable(name) from None
     alpha = rgba[..., 3:]
-    return rgba[..., :3] * alpha + (1.0 - alpha)
+    rgb: np.ndarray = rgba[..., :3] * alpha + (1.0 - alpha)
+    return rgb
 
 
 @contextlib.contextmanager

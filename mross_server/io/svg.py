@@ -84,7 +84,8 @@ def to_svg(layers: list[StrokeLayer], width: int, height: int) -> bytes:
                 style=f"stroke-width:{2 * float(half_width):.3g}",
                 **{"stroke-linecap": "round", "stroke-linejoin": "round"},
             )
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    document: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return document
 
 
 def write_svg(path: Path, layers: list[StrokeLayer], width: int, height: int) -> None:
@@ -103,7 +104,7 @@ def read_svg(path: Path) -> tuple[int, int, list[StrokeLayer]]:
     if view_box:
         _, _, width, height = (float(v) for v in view_box.replace(",", " ").split())
     else:
-        width, height = (float(re.match(_NUMBER, root.get(a, "0")).group()) for a in ("width", "height"))
+        width, height = (_leading_number(root.get(a, "0")) for a in ("width", "height"))
     layers = []
     for group in [root, *root.iter(f"{{{SVG_NS}}}g")]:
         paths = group.findall(f"{{{SVG_NS}}}path")
@@ -119,5 +120,12 @@ def read_svg(path: Path) -> tuple[int, int, list[StrokeLayer]]:
 
 def _stroke_width(path: etree._Element) -> float:
     style = dict(item.split(":", 1) for item in path.get("style", "").split(";") if ":" in item)
-    raw = style.get("stroke-width") or path.get("stroke-width") or "1"
-    return float(re.match(_NUMBER, raw.strip()).group())
+    return _leading_number(style.get("stroke-width") or path.get("stroke-width") or "1")
+
+
+def _leading_number(text: str) -> float:
+    """The number a length such as '600px' or ' 2.5' starts with; ValueError when it starts with none."""
+    match = re.match(_NUMBER, text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a length")
+    return float(match.group())

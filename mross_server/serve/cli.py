@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mross-server %(levelname)s: %(message)s")
     try:
-        return args.command(args)
+        return int(args.command(args))
     except SetupError as error:
         print(f"mross-server: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -30,8 +30,13 @@ log = logging.getLogger(__name__)
 class Engine(Protocol):
     """What the server needs of `mross_server.engine.pipeline.SketchEngine`."""
 
-    device: object  # a torch.device; only its str() is used (advertised in `hello`)
-    backbones: tuple[str, ...]
+    @property
+    def device(self) -> object:
+        """Where the engine computes (a torch.device); only its str() is used, advertised in `hello`."""
+
+    @property
+    def backbones(self) -> tuple[str, ...]:
+        """Names of the loaded loss networks, advertised in `hello`."""
 
     def sketch(
         self,

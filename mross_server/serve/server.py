@@ -90,7 +90,7 @@ class SketchServer:
         # The application never sees a rejected CURVE handshake; the socket monitor does.
         self._auth_failures = self._router.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         self._router.bind(config.endpoint)
-        self.endpoint: str = self._router.last_endpoint.decode()
+        self.endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
         wake_endpoint = f"inproc://mross-wake-{uuid.uuid4().hex}"
         self._wake = self._context.socket(zmq.PAIR)
         self._wake.linger = 0

@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mross_shared import connection
 from mross_shared.channel import ServerChannel
@@ -26,6 +26,7 @@ from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, NotAuthorise
 from mross_shared.messages import (
     Accepted,
     Cancel,
+    ClientMessage,
     Done,
     Error,
     Hello,
@@ -41,6 +42,8 @@ from mross_shared.messages import (
 )
 from mross_shared.protocol import Encoded, Envelope, check_frame_limits
 
+#: A reply a request waits for.
+Reply = TypeVar("Reply", Hello, Accepted, Status)
 #: What `events` yields.
 JobEvent = ProgressUpdate | RoundUpdate | Done
 
@@ -84,7 +87,7 @@ class SketchClient:
         self._channel = ServerChannel(info, client_keys)
         try:
             self.server: Hello = self._request(
-                HelloRequest(), (Hello,), connect_timeout_s,
+                HelloRequest(), Hello, connect_timeout_s,
                 f"MROSS server not reachable at {self.endpoint} — start it with `mross-server`",
             )
         except BaseException:
@@ -117,7 +120,7 @@ class SketchClient:
         self._inbox[message.job_id] = deque()
         self._channel.transmit(encoded)
         try:
-            self._await_reply(encoded, (Accepted,), self._silence_timeout_s)
+            self._await_reply(encoded, Accepted, self._silence_timeout_s)
         except BaseException:
             del self._inbox[message.job_id]
             raise
@@ -174,29 +177,31 @@ class SketchClient:
 
     def cancel(self, job_id: str) -> Status:
         """Ask the server to cancel a job; returns its state (the job's events then end with JobCancelled)."""
-        return self._request(Cancel(job_id), (Status,), self._connect_timeout_s)
+        return self._request(Cancel(job_id), Status, self._connect_timeout_s)
 
     def status(self, job_id: str | None = None) -> Status:
         """Where a job stands (`unknown` if the server never saw it), or just the queue length."""
-        return self._request(StatusRequest(job_id), (Status,), self._connect_timeout_s)
+        return self._request(StatusRequest(job_id), Status, self._connect_timeout_s)
 
     # ---- plumbing ---------------------------------------------------------------------------------
 
-    def _request(self, message: Any, reply_types: tuple[type, ...], timeout_s: float, unreachable: str | None = None) -> Any:
-        return self._await_reply(self._channel.send(message), reply_types, timeout_s, unreachable)
+    def _request(self, message: ClientMessage, reply_type: type[Reply], timeout_s: float, unreachable: str | None = None) -> Reply:
+        return self._await_reply(self._channel.send(message), reply_type, timeout_s, unreachable)
 
-    def _await_reply(self, request: Encoded, reply_types: tuple[type, ...], timeout_s: float, unreachable: str | None = None) -> Any:
+    def _await_reply(self, request: Encoded, reply_type: type[Reply], timeout_s: float, unreachable: str | None = None) -> Reply:
         """The reply to `request`; ServerUnreachable with `unreachable` (or a generic sentence) after `timeout_s`."""
         end = time.monotonic() + timeout_s
         while (remaining := end - time.monotonic()) > 0:
             envelope = self._channel.receive(remaining)
             if envelope is None:
                 break
+            message = envelope.message
             # Errors about an undecodable message cannot name it, so they answer whatever is pending.
-            if envelope.header.parent_id in (request.msg_id, None) and isinstance(envelope.message, (*reply_types, Error)):
-                if isinstance(envelope.message, Error):
-                    raise JobFailed(envelope.message.code, envelope.message.message)
-                return envelope.message
+            if envelope.header.parent_id in (request.msg_id, None):
+                if isinstance(message, Error):
+                    raise JobFailed(message.code, message.message)
+                if isinstance(message, reply_type):
+                    return message
             self._stash(envelope)
         raise ServerUnreachable(unreachable or self._silent_message(timeout_s))
 

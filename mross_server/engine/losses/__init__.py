@@ -52,4 +52,7 @@ class WeightedLoss:
         if self._target is None:
             raise RuntimeError("WeightedLoss.set_target must be called before evaluating the loss.")
         pairs = make_pairs(sketch, self._target, self.n_aug if augment else 0, generator)
-        return sum(weight * term(pairs) for weight, term in self.terms)
+        total = sketch.new_zeros(sketch.shape[0])
+        for weight, term in self.terms:
+            total = total + weight * term(pairs)
+        return total

@@ -44,7 +44,7 @@ def clip_saliency(visual: VisionTransformer, image: Tensor) -> Tensor:
     bicubically from the g x g patch grid to H x W and min-max normalized.
     """
     check_shape(image, "1,3,H,W", "the image for saliency")
-    _, attention = vit_attention(visual, clip_input(image, visual))
+    _, attention = vit_attention(visual, clip_input(image, visual.image_size))
     to_patches = attention[:, 0, 0, 1:].mean(dim=0)
     grid = round(to_patches.numel() ** 0.5)
     upsampled = F.interpolate(to_patches.view(1, 1, grid, grid), size=image.shape[-2:], mode="bicubic")[0, 0]
