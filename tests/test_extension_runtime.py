@@ -84,13 +84,15 @@ def test_without_auto_start_an_absent_server_is_reported(tmp_path, monkeypatch):
         connect(ServerChoice(None, autostart=False, record=tmp_path / "none.json"), JobMonitor())
 
 
-def test_auto_start_runs_the_recorded_server_detached_and_connects(tmp_path, monkeypatch):
+# An install record written before the engine/serve/io layout names the old module; it must still start.
+@pytest.mark.parametrize("module", ["mross_server.serve.cli", "mross_server.server_cli"])
+def test_auto_start_runs_the_recorded_server_detached_and_connects(tmp_path, monkeypatch, module):
     config_dir = tmp_path / "config"
     monkeypatch.setenv("MROSS_CONFIG_DIR", str(config_dir))
     # Inkscape's own PYTHONPATH must not leak into the server; the record says what the server needs.
     monkeypatch.setenv("PYTHONPATH", "/usr/share/inkscape/extensions")
     record = tmp_path / "mross_install.json"
-    launch = {"server_command": [SERVER_PYTHON, "-m", "mross_server.serve.cli"], "server_env": {"PYTHONPATH": SOURCE_PATH}}
+    launch = {"server_command": [SERVER_PYTHON, "-m", module], "server_env": {"PYTHONPATH": SOURCE_PATH}}
     record.write_text(json.dumps(launch))
     monitor = JobMonitor()
     client = connect(ServerChoice(None, autostart=True, record=record), monitor)
