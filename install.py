@@ -3,7 +3,6 @@
 
     python3 install.py              install (or update) everything; safe to run again
     python3 install.py --example    install, then sketch the bundled photo (the README's main job)
-    python3 install.py --test       set up for testing (system packages, test extras), then run the test suite
     python3 install.py --check      say what is installed and what is missing
     python3 install.py --uninstall  remove what install.py added
 
@@ -18,8 +17,6 @@ python3 >= 3.9 can run this file.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -28,12 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
+# The install record's format is defined once, in the client package this script installs.
+sys.path.insert(0, str(REPO / "shared"))
+from mross_shared.install_record import RECORD_NAME, InstallRecord, InstallRecordError  # noqa: E402
+
 EXTENSION_SOURCE = REPO / "inkscape_extension"
 EXTENSION_FILES = ("mross_sketch.inx", "mross_sketch.py", "mross_ext")
 CLIENT_SOURCE = REPO / "shared" / "mross_shared"
 EXTENSION_FOLDER = "mross_sketch"
 VENDOR_FOLDER = "mross_vendor"
-RECORD_NAME = "mross_install.json"
 PYZMQ_REQUIREMENT = "pyzmq>=25"
 SERVER_MIN_PYTHON = (3, 11)  # pyproject.toml's requires-python
 FLATPAK_APP = "org.inkscape.Inkscape"
@@ -52,16 +52,6 @@ WEIGHTS_PATH = "from mross_server.engine.models.locations import hed_weights_pat
 EXAMPLE_PHOTO = REPO / "examples" / "coffee.jpg"
 EXAMPLE_ROIS = ("185,190,230,145", "170,15,240,200")
 EXAMPLE_OUTPUT = REPO / "examples" / "out" / "coffee-sketch.svg"
-# Debian packages the test suite needs: real Inkscape under Xvfb, and inkex 1.2's own Python with
-# pytest, pyzmq and GTK for the extension tests that run as Inkscape runs them.
-TEST_APT_PACKAGES = ("inkscape", "xvfb", "xauth", "python3-pip", "python3-pytest", "python3-zmq", "python3-gi", "gir1.2-gtk-3.0")
-# inkex from PyPI pulls PyGObject, which does not build on Debian 12: install it alone, then its light needs.
-INKEX_TEST = ("inkex==1.4.1",)
-INKEX_TEST_DEPS = ("cssselect>=1.2,<2", "pyparsing>=3.0.9", "scour>=0.37,<0.38", "pyserial", "tinycss2>=1.0.1,<2", "packaging>=20.3")
-# The extension tests also run under Debian's python3 with the inkex 1.2 that ships with Inkscape.
-INKEX_12_TESTS = ("tests/test_extension_bitmap.py", "tests/test_extension_geometry.py", "tests/test_extension_layers.py",
-                  "tests/test_extension_effect.py", "tests/test_extension_runtime.py")
-DEBIAN_PYTHON = "/usr/bin/python3"
 
 
 class InstallError(Exception):
@@ -76,15 +66,6 @@ class Inkscape:
     command: tuple[str, ...]
     extensions_dir: Path
     python: tuple[str, ...] | None
-
-
-@dataclass(frozen=True)
-class ServerSetup:
-    """How the extension starts the server: the command and extra environment variables."""
-
-    command: tuple[str, ...]
-    env: dict[str, str]
-    python: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -106,8 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if options.mode == "check":
             return 0 if check(options) else 1
-        if options.mode == "test":
-            return run_tests(options)
         if options.mode == "uninstall":
             uninstall(options)
         else:
@@ -125,7 +104,6 @@ def parse_args(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(description="Install MROSS for Inkscape (extension, client and sketch server).")
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--example", dest="mode", action="store_const", const="example", help="install, then sketch the bundled photo")
-    modes.add_argument("--test", dest="mode", action="store_const", const="test", help="set up for testing, then run the test suite")
     modes.add_argument("--check", dest="mode", action="store_const", const="check", help="diagnose an install")
     modes.add_argument("--uninstall", dest="mode", action="store_const", const="uninstall", help="remove the install")
     parser.add_argument("--inkscape", help="the Inkscape executable or AppImage to install for (default: search)")
@@ -298,11 +276,10 @@ def _pip_hint() -> str:
     return "install pip for that Python (https://pip.pypa.io/en/stable/installation/)"
 
 
-def write_record(vendor: Path, server: ServerSetup) -> Path:
+def write_record(vendor: Path, server: InstallRecord) -> Path:
     """Record how to start the server, for the extension's auto-start."""
     record = vendor / RECORD_NAME
-    fields = {"server_command": list(server.command), "server_env": server.env, "server_python": list(server.python)}
-    record.write_text(json.dumps(fields, indent=2) + "\n")
+    server.write(record)
     print(f"  server command recorded in {record}")
     return record
 
@@ -311,14 +288,14 @@ def write_record(vendor: Path, server: ServerSetup) -> Path:
 # The server side
 
 
-def setup_server(options: Options) -> ServerSetup:
+def setup_server(options: Options) -> InstallRecord:
     """Create (or reuse) the server's Python environment and install the server into it."""
     env = {name: os.environ[name] for name in WEIGHTS_ENV if os.environ.get(name)}
     if options.server_python:
         python = (options.server_python,)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "shared")])
         print(f"  using {options.server_python} with the server run from {REPO}")
-        return ServerSetup((*python, "-m", "mross_server.serve.cli"), env, python)
+        return InstallRecord((*python, "-m", "mross_server.serve.cli"), env, python)
     if sys.version_info < SERVER_MIN_PYTHON:
         raise InstallError(
             "the sketch server needs Python 3.11 or later; run install.py with one (e.g. python3.11 install.py), "
@@ -328,17 +305,17 @@ def setup_server(options: Options) -> ServerSetup:
     python = (str(_venv_executable(venv, "python")),)
     if not Path(python[0]).is_file():
         print(f"  creating the server's virtual environment in {venv}")
-        _run([sys.executable, "-m", "venv", str(venv)], "creating the server's virtual environment")
+        run_step([sys.executable, "-m", "venv", str(venv)], "creating the server's virtual environment")
     target = f"{REPO}[test]" if options.test_extra else str(REPO)
     print("  installing the server and its dependencies (torch is large; this takes a while the first time)")
-    _run([*python, "-m", "pip", "install", "--disable-pip-version-check", "-e", target], "installing the server")
-    return ServerSetup((str(_venv_executable(venv, "mross-server")),), env, python)
+    run_step([*python, "-m", "pip", "install", "--disable-pip-version-check", "-e", target], "installing the server")
+    return InstallRecord((str(_venv_executable(venv, "mross-server")),), env, python)
 
 
-def fetch_weights(server: ServerSetup) -> None:
+def fetch_weights(server: InstallRecord) -> None:
     """Put the offline VGG16/HED weights where the server looks for them (a no-op when present)."""
     print("  checking the offline VGG16/HED weights")
-    path = _run([*server.python, "-c", FETCH_WEIGHTS], "fetching the VGG16/HED weights", server.env)
+    path = run_step([*server.server_python, "-c", FETCH_WEIGHTS], "fetching the VGG16/HED weights", server.server_env)
     print(f"  weights: {path.strip().splitlines()[-1]}")
 
 
@@ -352,7 +329,7 @@ def _venv_executable(venv: Path, name: str) -> Path:
 # Modes
 
 
-def install(options: Options) -> ServerSetup | None:
+def install(options: Options) -> InstallRecord | None:
     """Install or update everything that `options` asks for; return the server setup, if any."""
     ensure_venv_support()
     inkscape = find_inkscape(options.inkscape, options.extensions_dir)
@@ -379,35 +356,13 @@ def example_command(python: str, output: Path = EXAMPLE_OUTPUT, preset: str = "f
     return [python, "-m", "mross_server.cli", "sketch", str(EXAMPLE_PHOTO), "-o", str(output), *rois, "--preset", preset, "--device", "cpu"]
 
 
-def run_example(server: ServerSetup | None) -> int:
+def run_example(server: InstallRecord | None) -> int:
     """Sketch the bundled photo on the CPU, offline, showing the job's progress as it runs."""
     if server is None:
         raise InstallError("--example needs the sketch server; drop --no-server")
     EXAMPLE_OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     print(f"Sketching {EXAMPLE_PHOTO.relative_to(REPO)} (48 strokes, 3 rounds, fast preset, CPU):")
-    return subprocess.run(example_command(server.python[0]), env=_environment(server.env), check=False).returncode
-
-
-def run_tests(options: Options) -> int:
-    """Install what the suite needs, then run it: under the server's environment, and the extension
-    tests again under Debian's python3 with Inkscape's own inkex 1.2."""
-    ensure_venv_support()
-    ensure_apt_packages(TEST_APT_PACKAGES)
-    print("Test environment:")
-    server = setup_server(dataclasses.replace(options, test_extra=True))
-    _run([*server.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", *INKEX_TEST], "installing inkex")
-    _run([*server.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *INKEX_TEST_DEPS], "installing inkex's dependencies")
-    fetch_weights(server)
-    env = {**server.env, "MROSS_SERVER_PYTHON": server.python[0]}
-    print("Running the test suite (inkex 1.4.1):", flush=True)
-    status = subprocess.run([*server.python, "-m", "pytest", "-p", "no:cacheprovider"], cwd=REPO, env=_environment(env), check=False).returncode
-    if Path(DEBIAN_PYTHON).is_file() and Path("/usr/share/inkscape/extensions/inkex").is_dir():
-        print("Running the extension tests under Debian's python3 and Inkscape's inkex 1.2:", flush=True)
-        path = os.pathsep.join([str(REPO), str(REPO / "shared"), str(EXTENSION_SOURCE), "/usr/share/inkscape/extensions"])
-        command = [DEBIAN_PYTHON, "-m", "pytest", "-p", "no:cacheprovider", *INKEX_12_TESTS]
-        legacy = subprocess.run(command, cwd=REPO, env=_environment({**env, "PYTHONPATH": path}), check=False).returncode
-        status = status or legacy
-    return status
+    return subprocess.run(example_command(server.server_python[0]), env=environment_with(server.server_env), check=False).returncode
 
 
 def ensure_venv_support() -> None:
@@ -421,7 +376,7 @@ def ensure_apt_packages(packages: tuple[str, ...]) -> None:
     """Install the Debian packages that are missing (as root, or through sudo); InstallError elsewhere."""
     if not shutil.which("dpkg-query"):
         return
-    missing = [name for name in packages if not _output(["dpkg-query", "-W", "-f=${Status}", name]) == "install ok installed"]
+    missing = [name for name in packages if _output(["dpkg-query", "-W", "-f=${Status}", name]) != "install ok installed"]
     if not missing:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
@@ -429,8 +384,8 @@ def ensure_apt_packages(packages: tuple[str, ...]) -> None:
         raise InstallError(f"missing Debian packages {' '.join(missing)}; install them as root with apt-get")
     print(f"Installing Debian packages: {' '.join(missing)}")
     apt_env = {"DEBIAN_FRONTEND": "noninteractive"}
-    _run([*sudo, "apt-get", "update", "-q"], "apt-get update", apt_env)
-    _run([*sudo, "apt-get", "install", "-y", "-q", *missing], "installing Debian packages", apt_env)
+    run_step([*sudo, "apt-get", "update", "-q"], "apt-get update", apt_env)
+    run_step([*sudo, "apt-get", "install", "-y", "-q", *missing], "installing Debian packages", apt_env)
 
 
 def check(options: Options) -> bool:
@@ -460,12 +415,13 @@ def _check_extension(inkscape: Inkscape) -> list[tuple[str, bool, str]]:
 def _check_server(record: Path) -> list[tuple[str, bool, str]]:
     if not record.is_file():
         return [("server command", False, f"no {record}; run install.py without --no-server")]
-    setup = json.loads(record.read_text())
-    command, env = setup["server_command"], setup["server_env"]
-    runs = _output([*command, "--help"], env) is not None
-    results = [("server command", runs, " ".join(command) + ("" if runs else " does not run"))]
-    python = setup.get("server_python")
-    weights = _output([*python, "-c", WEIGHTS_PATH], env) if python else None
+    try:
+        setup = InstallRecord.read(record)
+    except InstallRecordError as error:
+        return [("server command", False, f"{error}; run install.py again")]
+    runs = _output([*setup.server_command, "--help"], setup.server_env) is not None
+    results = [("server command", runs, " ".join(setup.server_command) + ("" if runs else " does not run"))]
+    weights = _output([*setup.server_python, "-c", WEIGHTS_PATH], setup.server_env) if setup.server_python else None
     results.append(("VGG16/HED weights", bool(weights), weights or "missing; run install.py again"))
     return results
 
@@ -493,9 +449,9 @@ def uninstall(options: Options) -> None:
 # Running commands
 
 
-def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> str:
+def run_step(command: list[str], what: str, env: dict[str, str] | None = None) -> str:
     """Run a step; its output is returned, and on failure its last line goes into the InstallError."""
-    done = subprocess.run(command, capture_output=True, text=True, env=_environment(env), check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=environment_with(env), check=False)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines() or [f"exit status {done.returncode}"]
         raise InstallError(f"{what} failed: {lines[-1]}")
@@ -505,7 +461,7 @@ def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> st
 def _output(command: list[str], env: dict[str, str] | None = None) -> str | None:
     """The stripped stdout of a successful command; None if it fails or cannot start."""
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=_environment(env), check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=environment_with(env), check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
@@ -515,7 +471,7 @@ def _succeeds(command: list[str]) -> bool:
     return _output(command) is not None
 
 
-def _environment(extra: dict[str, str] | None) -> dict[str, str]:
+def environment_with(extra: dict[str, str] | None) -> dict[str, str]:
     return {**os.environ, **(extra or {})}
 
 

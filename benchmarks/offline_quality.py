@@ -23,11 +23,11 @@ from PIL import Image, ImageDraw
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "shared")]
 from benchmarks.metrics import edge_f1, photo_edges, sketch_ink  # noqa: E402
 from benchmarks.scenes import SCENES, Scene  # noqa: E402
-from mross_server.io.photo import load_photo  # noqa: E402
-from mross_server.job import SketchParams, SketchResult  # noqa: E402
 from mross_server.engine.pipeline import SketchEngine  # noqa: E402
+from mross_server.io.photo import load_photo  # noqa: E402
 from mross_server.io.preview import rasterize_layers  # noqa: E402
 from mross_server.io.svg import round_layers  # noqa: E402
+from mross_server.job import SketchParams, SketchResult  # noqa: E402
 
 STROKES = 48
 
@@ -121,7 +121,8 @@ def main() -> None:
             final = scores["rounds"][-1]
             figures[variant.name] = {"cpu_s": cpu, "wall_s": wall, "objective": result.objective, **scores}
             rows.append((variant.name, result))
-            print(f"{scene.name:13} {variant.name:14} {final['whole']['f1']:8.3f} {final['rois'][0]['f1']:8.3f} {final['rois'][1]['f1']:8.3f} {cpu:7.1f}", flush=True)
+            rois = " ".join(f"{roi['f1']:8.3f}" for roi in final["rois"])
+            print(f"{scene.name:13} {variant.name:14} {final['whole']['f1']:8.3f} {rois} {cpu:7.1f}", flush=True)
         side_by_side(photo, scene, rows, args.out / f"{scene.name}.png")
         report["photos"][scene.name] = figures
     print(f"side-by-side PNGs in {args.out}")

@@ -23,11 +23,11 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 import open_clip  # noqa: E402
 
 from benchmarks.render import strokes  # noqa: E402
-from mross_server.engine.models.hed_h5 import load_vgg16  # noqa: E402
-from mross_server.engine.models.locations import hed_weights_path  # noqa: E402
 from mross_server.engine.losses import WeightedLoss  # noqa: E402
 from mross_server.engine.losses.clip import ClipLoss  # noqa: E402
 from mross_server.engine.losses.vgg import VggLoss  # noqa: E402
+from mross_server.engine.models.hed_h5 import load_vgg16  # noqa: E402
+from mross_server.engine.models.locations import hed_weights_path  # noqa: E402
 from mross_server.engine.models.vgg16 import VGG16_CONVS, ConvWeights, VGG16Features  # noqa: E402
 from mross_server.engine.renderer import render  # noqa: E402
 
@@ -90,9 +90,9 @@ def vgg_descent(out_dir: Path, iterations: int) -> dict:
     """A short CPU run of MROSS's VGG loss alone on the bundled photo: loss start → best, and a PNG."""
     from benchmarks.offline_quality import side_by_side
     from benchmarks.scenes import Scene
+    from mross_server.engine.pipeline import SketchEngine
     from mross_server.io.photo import load_photo
     from mross_server.job import SketchParams
-    from mross_server.engine.pipeline import SketchEngine
 
     photo_path = Path(__file__).resolve().parents[1] / "examples" / "coffee.jpg"
     photo = load_photo(photo_path)

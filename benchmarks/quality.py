@@ -20,9 +20,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from benchmarks.metrics import edge_f1, length_share_inside, photo_edges, sketch_ink  # noqa: E402
 from benchmarks.offline_quality import side_by_side  # noqa: E402
 from benchmarks.scenes import SCENES  # noqa: E402
+from mross_server.engine.pipeline import SketchEngine  # noqa: E402
 from mross_server.io.photo import load_photo  # noqa: E402
 from mross_server.job import SketchParams  # noqa: E402
-from mross_server.engine.pipeline import SketchEngine  # noqa: E402
 
 VARIANTS = {
     "zoom": SketchParams(48, preset="fast"),

@@ -169,7 +169,8 @@ def main() -> None:
     for r in rows:
         dense = [f"{r[k]:10.1f}" if k in r else f"{'—':>10}" for k in ("dense_forward_ms", "dense_forward_backward_ms")]
         speed = f"{r['speedup_forward_backward']:7.1f}×" if "speedup_forward_backward" in r else f"{'—':>8}"
-        print(f"{r['device']:6} {r['kind']:5} {r['strokes']:4} {r['size']:4} {r['forward_ms']:8.1f} {r['forward_backward_ms']:11.1f} {dense[0]} {dense[1]} {speed}")
+        timings = f"{r['forward_ms']:8.1f} {r['forward_backward_ms']:11.1f}"
+        print(f"{r['device']:6} {r['kind']:5} {r['strokes']:4} {r['size']:4} {timings} {dense[0]} {dense[1]} {speed}")
     figures = agreement()
     for name, value in figures.items():
         print(f"{name}: {value:.4f}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mross_server.io.photo import load_photo
-from mross_server.job import Roi
+from mross_shared.messages import RoiBox
 
 PHOTOS = Path(__file__).resolve().parent / "photos"
 # Loaded from scikit-image rather than from photos/ (see the module docstring).
@@ -25,7 +25,7 @@ class Scene:
     """A photo, its ROIs in the order an illustrator would refine them, and what they show."""
 
     name: str
-    rois: tuple[Roi, ...]
+    rois: tuple[RoiBox, ...]
     subject: str = ""
     roi_objects: tuple[str, ...] = ()
 
@@ -44,24 +44,39 @@ class Scene:
 
 
 SCENES = (
-    Scene("coffee", (Roi(185, 190, 230, 145), Roi(170, 15, 240, 200)), "a cup of coffee on a saucer", ("handle and spoon", "cup rim")),
-    Scene("chelsea", (Roi(115, 65, 250, 110), Roi(210, 190, 110, 90)), "a cat's face", ("eyes", "nose and mouth")),
-    Scene("astronaut", (Roi(150, 10, 150, 140), Roi(270, 335, 242, 177)), "an astronaut", ("face", "helmet")),
-    Scene("rocket", (Roi(285, 115, 75, 310), Roi(0, 0, 100, 427)), "a rocket on its launch pad", ("the rocket", "the left tower")),
-    Scene("grace_hopper", (Roi(150, 140, 215, 195), Roi(150, 15, 220, 135)), "a woman in uniform", ("face", "cap")),
-    Scene("ascent", (Roi(390, 240, 122, 160), Roi(0, 60, 100, 200)), "people on a stair tower", ("climbers", "slats")),
+    Scene("coffee", (RoiBox(185, 190, 230, 145), RoiBox(170, 15, 240, 200)), "a cup of coffee on a saucer", ("handle and spoon", "cup rim")),
+    Scene("chelsea", (RoiBox(115, 65, 250, 110), RoiBox(210, 190, 110, 90)), "a cat's face", ("eyes", "nose and mouth")),
+    Scene("astronaut", (RoiBox(150, 10, 150, 140), RoiBox(270, 335, 242, 177)), "an astronaut", ("face", "helmet")),
+    Scene("rocket", (RoiBox(285, 115, 75, 310), RoiBox(0, 0, 100, 427)), "a rocket on its launch pad", ("the rocket", "the left tower")),
+    Scene("grace_hopper", (RoiBox(150, 140, 215, 195), RoiBox(150, 15, 220, 135)), "a woman in uniform", ("face", "cap")),
+    Scene("ascent", (RoiBox(390, 240, 122, 160), RoiBox(0, 60, 100, 200)), "people on a stair tower", ("climbers", "slats")),
 )
 
 CLUTTERED = (
-    Scene("street_cars_basilica", (Roi(0, 455, 440, 78), Roi(328, 142, 62, 100)), "a large brick building with a tree and parked cars", ("parked cars", "an arched window")),
-    Scene("house_tree_lawn", (Roi(268, 200, 68, 76), Roi(360, 322, 70, 80)), "a house with a bare tree", ("a dormer window", "a window with shutters")),
-    Scene("room_interior_table", (Roi(195, 95, 90, 180), Roi(385, 155, 90, 105)), "a room: table with a bottle, a drum on a bean bag", ("a wine bottle and glass", "a coffee grinder")),
-    Scene("drumkit_guitar_clutter", (Roi(520, 310, 100, 140), Roi(340, 55, 190, 145)), "a drum kit and an electric guitar", ("guitar pickups and bridge", "a tom drum")),
-    Scene("people_mariachi", (Roi(640, 155, 150, 190), Roi(150, 85, 220, 115)), "a band of musicians (trumpets, guitar)", ("a smiling face", "a trumpet player")),
-    Scene("lemurs_vegetation", (Roi(310, 160, 125, 95), Roi(535, 260, 170, 170)), "two lemurs on a log", ("a lemur's face", "a ringed tail")),
-    Scene("gorilla_vegetation", (Roi(335, 160, 130, 150), Roi(610, 255, 190, 160)), "a gorilla among leaves", ("the gorilla's face", "a leafy plant")),
-    Scene("building_cathedral_trees", (Roi(280, 50, 190, 150), Roi(390, 325, 110, 115)), "a domed cathedral with trees", ("the main dome", "the portal")),
-    Scene("festival_stalls_night", (Roi(0, 195, 440, 105), Roi(460, 295, 110, 130)), "a night festival: stalls, lanterns, drums", ("lit stalls with a crowd", "a drummer")),
-    Scene("pagoda_trees_sky", (Roi(95, 25, 225, 115), Roi(80, 185, 260, 110)), "a pagoda tower among trees", ("the top roof", "a balcony tier")),
-    Scene(SKIMAGE_MOTORCYCLE, (Roi(330, 240, 150, 130), Roi(500, 105, 90, 90)), "a motorcycle in a garage", ("the engine", "the headlight")),
+    Scene(
+        "street_cars_basilica", (RoiBox(0, 455, 440, 78), RoiBox(328, 142, 62, 100)),
+        "a large brick building with a tree and parked cars", ("parked cars", "an arched window"),
+    ),
+    Scene("house_tree_lawn", (RoiBox(268, 200, 68, 76), RoiBox(360, 322, 70, 80)), "a house with a bare tree", ("a dormer window", "a window with shutters")),
+    Scene(
+        "room_interior_table", (RoiBox(195, 95, 90, 180), RoiBox(385, 155, 90, 105)),
+        "a room: table with a bottle, a drum on a bean bag", ("a wine bottle and glass", "a coffee grinder"),
+    ),
+    Scene(
+        "drumkit_guitar_clutter", (RoiBox(520, 310, 100, 140), RoiBox(340, 55, 190, 145)),
+        "a drum kit and an electric guitar", ("guitar pickups and bridge", "a tom drum"),
+    ),
+    Scene(
+        "people_mariachi", (RoiBox(640, 155, 150, 190), RoiBox(150, 85, 220, 115)),
+        "a band of musicians (trumpets, guitar)", ("a smiling face", "a trumpet player"),
+    ),
+    Scene("lemurs_vegetation", (RoiBox(310, 160, 125, 95), RoiBox(535, 260, 170, 170)), "two lemurs on a log", ("a lemur's face", "a ringed tail")),
+    Scene("gorilla_vegetation", (RoiBox(335, 160, 130, 150), RoiBox(610, 255, 190, 160)), "a gorilla among leaves", ("the gorilla's face", "a leafy plant")),
+    Scene("building_cathedral_trees", (RoiBox(280, 50, 190, 150), RoiBox(390, 325, 110, 115)), "a domed cathedral with trees", ("the main dome", "the portal")),
+    Scene(
+        "festival_stalls_night", (RoiBox(0, 195, 440, 105), RoiBox(460, 295, 110, 130)),
+        "a night festival: stalls, lanterns, drums", ("lit stalls with a crowd", "a drummer"),
+    ),
+    Scene("pagoda_trees_sky", (RoiBox(95, 25, 225, 115), RoiBox(80, 185, 260, 110)), "a pagoda tower among trees", ("the top roof", "a balcony tier")),
+    Scene(SKIMAGE_MOTORCYCLE, (RoiBox(330, 240, 150, 130), RoiBox(500, 105, 90, 90)), "a motorcycle in a garage", ("the engine", "the headlight")),
 )

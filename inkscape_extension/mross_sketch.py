@@ -25,10 +25,6 @@ import inkex  # noqa: E402
 # server outlives this script on purpose, which Popen reports as a ResourceWarning at exit.
 warnings.filterwarnings("ignore", category=ResourceWarning)
 
-from mross_shared.errors import MrossError, ProtocolError  # noqa: E402
-from mross_shared.layers import LAYER_MODES  # noqa: E402
-from mross_shared.messages import JobParams, RoiBox  # noqa: E402
-
 from mross_ext.bitmap_size import decode_pixel_size  # noqa: E402
 from mross_ext.bitmap_source import ImageLink, read_image_bytes  # noqa: E402
 from mross_ext.errors import ExtensionError, explain_client_error  # noqa: E402
@@ -37,8 +33,12 @@ from mross_ext.layers import StrokeStyle, add_round_layers  # noqa: E402
 from mross_ext.photo_geometry import pixels_to_document, roi_to_pixels  # noqa: E402
 from mross_ext.progress_window import load_toolkit, run_with_window  # noqa: E402
 from mross_ext.selection import read_selection  # noqa: E402
-from mross_ext.server_start import RECORD_NAME, ServerChoice, connect  # noqa: E402
+from mross_ext.server_start import ServerChoice, connect  # noqa: E402
 from mross_ext.sketch_job import JobMonitor, SketchRequest, run_sketch  # noqa: E402
+from mross_shared.errors import MrossError, ProtocolError  # noqa: E402
+from mross_shared.install_record import RECORD_NAME  # noqa: E402
+from mross_shared.layers import LAYER_MODES  # noqa: E402
+from mross_shared.messages import JobParams, RoiBox  # noqa: E402
 
 
 class Sketch(inkex.EffectExtension):
@@ -54,7 +54,7 @@ class Sketch(inkex.EffectExtension):
         pars.add_argument("--freeze", type=inkex.Boolean, default=False)
         pars.add_argument("--layer_mode", default="snapshot", choices=LAYER_MODES)
         pars.add_argument("--stroke_width", type=float, default=1.0)
-        pars.add_argument("--stroke_colour", type=inkex.Color, default=inkex.Color("black"))
+        pars.add_argument("--stroke_color", type=inkex.Color, default=inkex.Color("black"))
         pars.add_argument("--server", default="")
         pars.add_argument("--autostart", type=inkex.Boolean, default=True)
 
@@ -80,7 +80,7 @@ class Sketch(inkex.EffectExtension):
         rois = [roi_to_pixels(rect, image, size) for rect in chosen.rois]
         request = SketchRequest(data, tuple(RoiBox(*roi.as_tuple()) for roi in rois), self._job_params())
         rounds = self._run(request)
-        style = StrokeStyle(self.options.stroke_colour, self.options.stroke_width)
+        style = StrokeStyle(self.options.stroke_color, self.options.stroke_width)
         add_round_layers(image, pixels_to_document(image, size), rounds, self.options.layer_mode, style)
         for number, roi in enumerate(rois, start=1):
             if roi.approximated:

@@ -8,54 +8,71 @@ import sys
 import time
 from pathlib import Path
 
-from mross_shared.errors import JobCancelled, MrossError
-from mross_shared.layers import LAYER_MODES
-
-from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
-from mross_server.engine.presets import PRESETS
+from mross_server.engine.presets import INIT_METHODS, PRESETS
 from mross_server.io.preview import rasterize_layers, save_png
 from mross_server.io.svg import read_svg, round_layers, write_svg
+from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, MrossError, ProtocolError
+from mross_shared.layers import LAYER_MODES, round_region
+from mross_shared.messages import RoiBox
 
+#: Exit statuses: the job could not run or finish (server, files); the user's input is bad (as argparse's
+#: own usage errors); a bug in mross (sysexits' EX_SOFTWARE); cancelled or interrupted (as for SIGINT).
+EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_CANCELLED = 130
 PREVIEW_LONG_SIDE = 1024
+# What a server says about a job whose input was bad: the same exit status as the same input locally.
+_INPUT_ERROR_CODES = frozenset({ErrorCode.BAD_FIELD, ErrorCode.BAD_INPUT, ErrorCode.BAD_IMAGE, ErrorCode.IMAGE_TOO_LARGE, ErrorCode.LIMIT_EXCEEDED})
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `mross` console script."""
+    """Entry point of the `mross` console script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="mross: %(message)s")
     try:
-        return args.run(args)
-    except (SketchInputError, ValueError, OSError) as error:
-        print(f"mross: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return int(args.run(args))
+    except SketchInputError as error:
+        return _fail(str(error), EXIT_USAGE)
     except (SketchCancelled, JobCancelled):
-        print("mross: cancelled", file=sys.stderr)
-        return 130
-    except MrossError as error:
-        print(f"mross: {error}", file=sys.stderr)
-        return 1
+        return _fail("cancelled", EXIT_CANCELLED)
     except KeyboardInterrupt:
-        print("\nmross: interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", EXIT_CANCELLED)
+    except JobFailed as error:
+        return _fail(str(error), EXIT_USAGE if error.code in _INPUT_ERROR_CODES else EXIT_FAILED)
+    except MrossError as error:
+        return _fail(str(error), EXIT_FAILED)
+    except OSError as error:
+        return _fail(f"cannot write {error.filename}: {error.strerror or error}", EXIT_FAILED)
+    except Exception as error:
+        if args.debug:
+            raise
+        return _fail(f"internal error ({type(error).__name__}: {error}); this is a bug in mross — rerun with --debug to see where", EXIT_INTERNAL)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"mross: {message}", file=sys.stderr)
+    return status
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mross", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     sketch = commands.add_parser("sketch", help="sketch a photo into a layered SVG (one layer per round)")
     sketch.add_argument("photo", type=Path)
     sketch.add_argument("-o", "--output", type=Path, required=True, help="SVG to write; a PNG preview is written beside it")
-    sketch.add_argument("--roi", type=_roi, action="append", default=[], metavar="X,Y,W,H", help="region of interest in photo pixels; repeat for more rounds, in order")
+    sketch.add_argument("--roi", action="append", default=[], metavar="X,Y,W,H", help="region of interest in photo pixels; repeat for more rounds, in order")
     sketch.add_argument("--strokes", type=int, default=48, help="total strokes over all rounds (default 48)")
     sketch.add_argument("--iterations", type=int, help="optimization steps per round (default: the preset's)")
     sketch.add_argument("--sketches", type=int, default=1, help="seeds optimized side by side; the best is kept")
     sketch.add_argument("--seed", type=int, default=0)
     sketch.add_argument("--preset", choices=list(PRESETS), default="fast")
     sketch.add_argument("--objective", help="loss terms, e.g. 'ink', 'ink+0.1*vgg', 'clip+vgg' (default: the preset's)")
-    sketch.add_argument("--init", choices=["contours", "fps"], help="where strokes start (default: the preset's)")
+    sketch.add_argument("--init", choices=INIT_METHODS, help="where strokes start (default: the preset's)")
     sketch.add_argument("--roi-weight", type=float, help="weight of the zoomed ROI view in ROI rounds")
     sketch.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     sketch.add_argument("--clip-weights", type=Path, help="CLIP checkpoint file or directory (RN101.pt)")
@@ -74,36 +91,47 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _roi(text: str) -> Roi:
-    try:
-        x, y, w, h = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"ROI must be X,Y,W,H in photo pixels, got {text!r}") from None
-    return Roi(x, y, w, h)
+def _rois(texts: list[str]) -> list[RoiBox]:
+    """The --roi values (X,Y,W,H in photo pixels) as RoiBoxes, whose own checks name what is wrong."""
+    rois = []
+    for number, text in enumerate(texts, start=1):
+        try:
+            x, y, w, h = (float(v) for v in text.split(","))
+        except ValueError:
+            raise SketchInputError(f"ROI {number} must be X,Y,W,H in photo pixels, not {text!r}") from None
+        try:
+            rois.append(RoiBox(x, y, w, h))
+        except ProtocolError as error:
+            raise SketchInputError(f"ROI {number} ({text}): {error}") from None
+    return rois
 
 
 def _sketch(args: argparse.Namespace) -> int:
-    params = SketchParams(
-        strokes=args.strokes,
-        preset=args.preset,
-        iterations=args.iterations,
-        sketches=args.sketches,
-        seed=args.seed,
-        freeze_previous=args.freeze_previous,
-        roi_weight=args.roi_weight,
-        objective=args.objective,
-        init=args.init,
-    )
+    try:
+        params = SketchParams(
+            strokes=args.strokes,
+            preset=args.preset,
+            iterations=args.iterations,
+            sketches=args.sketches,
+            seed=args.seed,
+            freeze_previous=args.freeze_previous,
+            roi_weight=args.roi_weight,
+            objective=args.objective,
+            init=args.init,
+        )
+    except ProtocolError as error:
+        raise SketchInputError(str(error)) from None
+    rois = _rois(args.roi)
     progress = _ProgressBar(enabled=not args.quiet)
     if args.server:
         from mross_server.remote import sketch_remote
 
-        result = sketch_remote(args.server, args.photo, args.roi, params, progress.update, progress.round_done)
+        result = sketch_remote(args.server, args.photo, rois, params, progress.update, progress.round_done)
     else:
         from mross_server.engine.pipeline import SketchEngine
 
         engine = SketchEngine(args.device, args.clip_weights)
-        result = engine.sketch(args.photo, args.roi, params, progress.update, progress.round_done)
+        result = engine.sketch(args.photo, rois, params, progress.update, progress.round_done)
     _write_outputs(result, args.output, args.layers, args.color)
     for note in result.notes:
         print(f"mross: note: {note}", file=sys.stderr)
@@ -120,7 +148,12 @@ def _write_outputs(result: SketchResult, output: Path, mode: str, color: str) ->
 
 
 def _render(args: argparse.Namespace) -> int:
-    width, height, layers = read_svg(args.svg)
+    try:
+        width, height, layers = read_svg(args.svg)
+    except OSError as error:
+        raise SketchInputError(f"cannot read {args.svg}: {error.strerror or error}") from None
+    except (ValueError, SyntaxError) as error:  # lxml's XMLSyntaxError is a SyntaxError
+        raise SketchInputError(f"{args.svg} is not a stroke SVG that mross can read ({error})") from None
     save_png(rasterize_layers(layers, width, height, args.size), args.output)
     print(f"wrote {args.output}")
     return 0
@@ -150,8 +183,7 @@ class _ProgressBar:
 
     def round_done(self, result: RoundResult) -> None:
         if self.enabled:
-            where = "whole image" if result.roi is None else f"ROI {result.index - 1}"
-            print(f"{chr(13) if self.interactive else ''}round {result.index}/{result.rounds} done ({where}): "
+            print(f"{chr(13) if self.interactive else ''}round {result.index}/{result.rounds} done ({round_region(result.index)}): "
                   f"+{len(result.added)} strokes, loss {result.loss:.4f}, {result.seconds:.1f} s" + " " * 20, file=sys.stderr, flush=True)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from mross_shared.messages import JobParams
+
+from mross_shared.messages import JobParams, RoiBox
 
 
 class SketchCancelled(Exception):
@@ -18,21 +19,6 @@ class SketchCancelled(Exception):
 
 class SketchInputError(ValueError):
     """Bad input a user can fix (unreadable image, empty ROI, too few strokes); the message is one sentence."""
-
-
-@dataclass(frozen=True)
-class Roi:
-    """An axis-aligned region of interest in photo pixels: top-left corner plus size."""
-
-    x: float
-    y: float
-    width: float
-    height: float
-
-    @property
-    def box(self) -> tuple[float, float, float, float]:
-        """The region as (x0, y0, x1, y1)."""
-        return (self.x, self.y, self.x + self.width, self.y + self.height)
 
 
 # A job's knobs have one definition, on the wire, so the CLI, the server and the extension agree;
@@ -63,7 +49,7 @@ class RoundResult:
 
     index: int
     rounds: int
-    roi: Roi | None
+    roi: RoiBox | None
     points: np.ndarray
     half_widths: np.ndarray
     added: tuple[int, ...]

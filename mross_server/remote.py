@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mross_server.job import Progress, RoundResult, SketchParams, SketchResult
+from mross_server.serve import wire
 from mross_shared.client import SketchClient
 from mross_shared.errors import MrossError
 from mross_shared.messages import Done, ProgressUpdate, RoiBox, RoundUpdate
-
-from mross_server.serve import wire
-from mross_server.job import Progress, Roi, RoundResult, SketchParams, SketchResult
 
 
 def sketch_remote(
     server: str,
     photo: Path,
-    rois: Sequence[Roi],
+    rois: Sequence[RoiBox],
     params: SketchParams,
     on_progress: Callable[[Progress], None],
     on_round: Callable[[RoundResult], None],
@@ -28,9 +26,8 @@ def sketch_remote(
     carrying one sentence for the user.
     """
     image = Path(photo).read_bytes()
-    boxes = [RoiBox(**dataclasses.asdict(roi)) for roi in rois]
     with SketchClient(server) as client:
-        job_id = client.submit(image, boxes, params)
+        job_id = client.submit(image, rois, params)
         rounds: list[RoundUpdate] = []
         for event in client.events(job_id):
             if isinstance(event, ProgressUpdate):

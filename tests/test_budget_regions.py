@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mross_server.engine.budget import allocate_strokes
-from mross_server.job import Roi, SketchInputError
 from mross_server.engine.regions import clip_rois
+from mross_server.job import SketchInputError
+from mross_shared.messages import RoiBox
 
 
 @given(st.lists(st.integers(0, 10_000), min_size=1, max_size=8), st.integers(1, 400))
@@ -27,12 +28,24 @@ def test_budget_follows_edge_share():
 
 
 def test_rois_are_clipped_with_a_note_and_refused_when_empty_or_outside():
-    rois, notes = clip_rois([Roi(-10, 5, 30, 10), Roi(1.5, 2.5, 3, 3)], 100, 50)
-    assert rois == [Roi(0, 5, 20, 10), Roi(1, 2, 4, 4)]
+    rois, notes = clip_rois([RoiBox(-10, 5, 30, 10), RoiBox(1.5, 2.5, 3, 3)], 100, 50)
+    assert rois == [RoiBox(0, 5, 20, 10), RoiBox(1, 2, 4, 4)]
     assert len(notes) == 1 and "ROI 1" in notes[0]
-    with pytest.raises(SketchInputError, match="zero area"):
-        clip_rois([Roi(1, 1, 0, 5)], 100, 50)
     with pytest.raises(SketchInputError, match="outside"):
-        clip_rois([Roi(200, 0, 5, 5)], 100, 50)
-    with pytest.raises(SketchInputError, match="finite"):
-        clip_rois([Roi(float("nan"), 0, 5, 5)], 100, 50)
+        clip_rois([RoiBox(200, 0, 5, 5)], 100, 50)
+    with pytest.raises(SketchInputError, match="outside"):
+        clip_rois([RoiBox(100, 0, 5, 5)], 100, 50)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ((1, 1, 0, 5), "must be positive"),
+        ((float("nan"), 0, 5, 5), "x must be a finite number"),
+        ((0, 0, float("inf"), 10), "width must be a finite number"),
+        ((1e308, 0, 5, 5), "x must be a finite number of at most"),
+    ],
+)
+def test_an_roi_without_area_or_with_unusable_numbers_cannot_be_made(values, message):
+    with pytest.raises(ValueError, match=message):
+        RoiBox(*values)

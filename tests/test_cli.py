@@ -24,7 +24,8 @@ def labels(path) -> list[str]:
 
 def test_local_sketch_writes_layered_svg_and_preview(tmp_path):
     out = tmp_path / "cup.svg"
-    run = mross("sketch", str(SAMPLE_PHOTO), "-o", str(out), "--roi", "185,190,230,145", "--strokes", "12", "--preset", "test", "--layers", "delta", env=environment(tmp_path))
+    args = ("--roi", "185,190,230,145", "--strokes", "12", "--preset", "test", "--layers", "delta")
+    run = mross("sketch", str(SAMPLE_PHOTO), "-o", str(out), *args, env=environment(tmp_path))
     assert run.returncode == 0, run.stderr
     assert out.with_suffix(".png").stat().st_size > 1000
     width, height, layers = read_svg(out)
@@ -41,7 +42,7 @@ def test_bad_input_is_one_sentence_and_exit_code_2(tmp_path):
     cases = [
         (["sketch", str(tmp_path / "missing.jpg"), "-o", str(tmp_path / "a.svg")], "cannot read"),
         (["sketch", str(not_image), "-o", str(tmp_path / "a.svg")], "not an image"),
-        (["sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--roi", "10,10,0,5"], "zero area"),
+        (["sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--roi", "10,10,0,5"], "must be positive"),
         (["sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--roi", "900,10,5,5"], "outside"),
         (["sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--roi", "1,1,5,5", "--strokes", "1"], "cannot be spread"),
     ]
@@ -53,7 +54,8 @@ def test_bad_input_is_one_sentence_and_exit_code_2(tmp_path):
 
 
 def test_partly_outside_roi_is_clipped_with_a_note(tmp_path):
-    run = mross("sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--roi", "500,300,300,300", "--strokes", "6", "--preset", "test", "--quiet", env=environment(tmp_path))
+    args = ("--roi", "500,300,300,300", "--strokes", "6", "--preset", "test", "--quiet")
+    run = mross("sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), *args, env=environment(tmp_path))
     assert run.returncode == 0, run.stderr
     assert "clipped to 100×100 px at (500, 300)" in run.stderr
 
@@ -77,3 +79,19 @@ def test_unreachable_server_is_reported_quickly(tmp_path):
     assert run.returncode == 1
     assert "mross-server" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert time.monotonic() - started < 30  # includes the interpreter's start-up; the client gives up within 5 s
+
+
+def test_an_internal_error_is_not_blamed_on_the_input(tmp_path, monkeypatch, capsys):
+    """A bug inside the engine (here: NaN reaching the renderer) exits 70 with one sentence, not the usage code 2."""
+    from mross_server import cli
+    from mross_server.engine.pipeline import SketchEngine
+
+    def broken(*args, **kwargs):
+        raise ValueError("stroke control points contain NaN or infinite values")
+
+    monkeypatch.setattr(SketchEngine, "sketch", broken)
+    status = cli.main(["sketch", str(SAMPLE_PHOTO), "-o", str(tmp_path / "a.svg"), "--preset", "test", "--device", "cpu", "--quiet"])
+    error = capsys.readouterr().err
+    assert status == cli.EXIT_INTERNAL != cli.EXIT_USAGE
+    assert error.count("\n") == 1 and "internal error (ValueError: stroke control points contain NaN" in error
+    assert not (tmp_path / "a.svg").exists()

@@ -308,3 +308,22 @@ def test_curve_admits_allowed_keys_and_names_rejected_ones(tmp_path):
     assert "--idle-exit" in server.log() and not server.connection_file.exists()
     assert "rejected a client's CurveZMQ key" in server.log()
 
+
+
+def test_a_photo_the_server_admits_is_never_refused_later(tmp_path):
+    """One limit for admission and decoding: a 70 MP photo under `--max-image-pixels 100000000` sketches."""
+    from PIL import Image, ImageDraw
+
+    photo = Image.new("RGB", (10_000, 7_000), "white")
+    ImageDraw.Draw(photo).ellipse((2_000, 1_000, 8_000, 6_000), outline="black", width=60)
+    path = tmp_path / "huge.png"
+    photo.save(path)
+    server = start_server(tmp_path / "server", "--max-image-pixels", "100000000")
+    try:
+        with SketchClient(server.connection_file) as client:
+            assert client.server.limits.max_image_pixels == 100_000_000
+            job_id = client.submit(path.read_bytes(), [], JobParams(strokes=3, preset="test", iterations=0))
+            done = list(client.events(job_id))[-1]
+        assert isinstance(done, Done) and (done.width, done.height) == (10_000, 7_000)
+    finally:
+        server.stop()

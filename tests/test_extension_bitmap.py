@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.extension_dir import TEST_DATA
 from mross_ext.bitmap_size import PixelSize, decode_pixel_size
 from mross_ext.bitmap_source import ImageLink, read_image_bytes
 from mross_ext.errors import ExtensionError
+from tests.extension_dir import TEST_DATA
 
 IMAGES = TEST_DATA / "images"
 
@@ -100,7 +100,7 @@ def test_absolute_path_and_file_uri(tmp_path):
 
 
 def test_missing_relative_link_in_saved_document(tmp_path):
-    with pytest.raises(ExtensionError, match="'missing.png' was not found next to the document"):
+    with pytest.raises(ExtensionError, match=r"'missing\.png' was not found next to the document"):
         read_image_bytes(_link("missing.png", tmp_path / "in.svg", str(tmp_path / "doc.svg")))
 
 

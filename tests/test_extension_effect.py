@@ -16,18 +16,19 @@ import sys
 import time
 from contextlib import redirect_stderr
 from io import BytesIO, StringIO
+from unittest.mock import patch
 
 import inkex
-from inkex.base import ABORT_STATUS
 import pytest
+from inkex.base import ABORT_STATUS
 from inkex.tester import ComparisonMixin, TestCase
-from inkex.tester.inx import InxMixin
 from inkex.tester.filters import Compare, CompareNumericFuzzy
+from inkex.tester.inx import InxMixin
 
+from mross_sketch import Sketch
 from tests.document_text import without_layout
 from tests.extension_dir import EXTENSION_DIR
 from tests.server_process import running_server
-from mross_sketch import Sketch
 
 SCENE = "svg/mross_scene.svg"
 # The server's tiny preset: a 3-round job takes well under a second.
@@ -46,14 +47,8 @@ class StrokeDataHidden(Compare):
 def sketch_server(tmp_path_factory):
     """One real server for this module, found through MROSS_CONFIG_DIR like a user's default server."""
     config_dir = tmp_path_factory.mktemp("mross-config")
-    saved = os.environ.get("MROSS_CONFIG_DIR")
-    os.environ["MROSS_CONFIG_DIR"] = str(config_dir)
-    with running_server(config_dir) as connection_file:
+    with patch.dict(os.environ, {"MROSS_CONFIG_DIR": str(config_dir)}), running_server(config_dir) as connection_file:
         yield connection_file
-    if saved is None:
-        del os.environ["MROSS_CONFIG_DIR"]
-    else:
-        os.environ["MROSS_CONFIG_DIR"] = saved
 
 
 class SketchComparisons(ComparisonMixin, TestCase):
@@ -66,7 +61,7 @@ class SketchComparisons(ComparisonMixin, TestCase):
         (*JOB, "--id=image1"),
         (*JOB, "--id=image1", "--id=roi1", "--layer_mode=delta"),
         (*JOB, "--id=image1", "--id=roi2", "--id=roi1"),
-        (*JOB, "--id=image_linked", "--id=roi3", "--stroke_colour=4278190335", "--stroke_width=2"),
+        (*JOB, "--id=image_linked", "--id=roi3", "--stroke_color=4278190335", "--stroke_width=2"),
     )
 
 
@@ -99,7 +94,9 @@ class SketchRuns(TestCase):
 
     def setUp(self):
         super().setUp()
-        os.environ["DOCUMENT_PATH"] = self.data_file(SCENE)
+        environment = patch.dict(os.environ, {"DOCUMENT_PATH": self.data_file(SCENE)})
+        environment.start()
+        self.addCleanup(environment.stop)
 
     def _abort(self, *args):
         """Run the effect expecting an abort; check the document is untouched and return the message."""
@@ -152,16 +149,12 @@ class SketchRuns(TestCase):
     def test_bitmap_errors(self):
         self.assertIn("'missing_photo.png' was not found", self._abort(*JOB, "--id=image_missing"))
         self.assertIn("not a PNG, JPEG or WebP bitmap", self._abort(*JOB, "--id=image_gif"))
-        os.environ["DOCUMENT_PATH"] = ""
-        self.assertIn("save the document first", self._abort(*JOB, "--id=image_missing"))
+        with patch.dict(os.environ, {"DOCUMENT_PATH": ""}):
+            self.assertIn("save the document first", self._abort(*JOB, "--id=image_missing"))
 
     def test_server_unreachable_says_how_to_start_it(self):
-        saved = os.environ["MROSS_CONFIG_DIR"]
-        os.environ["MROSS_CONFIG_DIR"] = self.tempdir
-        try:
+        with patch.dict(os.environ, {"MROSS_CONFIG_DIR": self.tempdir}):
             message = self._abort(*JOB, "--id=image1")
-        finally:
-            os.environ["MROSS_CONFIG_DIR"] = saved
         self.assertIn("start the server with `mross-server`", message)
         self.assertIn("turn on auto-start on the Server tab", message)
         closed_port = self._abort(*JOB, "--id=image1", "--server=tcp://127.0.0.1:9")

@@ -4,13 +4,13 @@ import inkex
 import pytest
 
 import tests.extension_dir  # noqa: F401  (puts the extension's modules on the import path)
-from tests.document_text import without_layout
 from mross_ext.bitmap_size import PixelSize
 from mross_ext.errors import ExtensionError
 from mross_ext.layers import StrokeStyle, add_round_layers
 from mross_ext.photo_geometry import pixels_to_document
 from mross_ext.selection import read_selection
 from mross_shared.messages import RoiBox, RoundUpdate, StrokePath
+from tests.document_text import without_layout
 
 DOCUMENT = b"""<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"
   xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" width="300" height="200" viewBox="0 0 300 200">
@@ -98,7 +98,7 @@ def test_delta_layers_hold_only_what_each_round_added_and_all_show():
     assert second.label == "MROSS round 2 — 1 stroke (ROI 1)"
 
 
-def test_strokes_are_plain_round_capped_paths_with_scaled_width_and_colour():
+def test_strokes_are_plain_round_capped_paths_with_scaled_width_and_color():
     svg = _document()
     style = StrokeStyle(inkex.Color(0xFF000080), 2.5)  # RGBA integer, as Inkscape passes colours
     path = _add(svg, DELTA, style=style)[0][0][1]

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.extension_dir import EXTENSION_DIR, REPO_ROOT
-from tests.server_process import SERVER_PYTHON, SOURCE_PATH
 from mross_ext.errors import ExtensionError
 from mross_ext.server_start import IDLE_EXIT_S, ServerChoice, connect, read_launch
 from mross_ext.sketch_job import JobMonitor, ProgressView, describe_progress, format_duration
 from mross_shared.errors import ServerUnreachable
 from mross_shared.messages import JobState, ProgressUpdate
+from tests.extension_dir import EXTENSION_DIR, REPO_ROOT
+from tests.server_process import SERVER_PYTHON, SOURCE_PATH
 
 CHILD_PATH = os.pathsep.join([str(EXTENSION_DIR), str(REPO_ROOT / "shared")])
 
@@ -71,10 +71,10 @@ def test_monitor_carries_cancel_and_progress_between_threads():
 
 
 def test_missing_or_broken_install_record_explains_itself(tmp_path):
-    with pytest.raises(ExtensionError, match="none is installed for auto-start; run install.py"):
+    with pytest.raises(ExtensionError, match=r"none is installed for auto-start; run install\.py"):
         read_launch(tmp_path / "mross_install.json")
     (tmp_path / "mross_install.json").write_text('{"server_env": {}}')
-    with pytest.raises(ExtensionError, match="run install.py"):
+    with pytest.raises(ExtensionError, match=r"run install\.py"):
         read_launch(tmp_path / "mross_install.json")
 
 
@@ -84,13 +84,15 @@ def test_without_auto_start_an_absent_server_is_reported(tmp_path, monkeypatch):
         connect(ServerChoice(None, autostart=False, record=tmp_path / "none.json"), JobMonitor())
 
 
-def test_auto_start_runs_the_recorded_server_detached_and_connects(tmp_path, monkeypatch):
+# An install record written before the engine/serve/io layout names the old module; it must still start.
+@pytest.mark.parametrize("module", ["mross_server.serve.cli", "mross_server.server_cli"])
+def test_auto_start_runs_the_recorded_server_detached_and_connects(tmp_path, monkeypatch, module):
     config_dir = tmp_path / "config"
     monkeypatch.setenv("MROSS_CONFIG_DIR", str(config_dir))
     # Inkscape's own PYTHONPATH must not leak into the server; the record says what the server needs.
     monkeypatch.setenv("PYTHONPATH", "/usr/share/inkscape/extensions")
     record = tmp_path / "mross_install.json"
-    launch = {"server_command": [SERVER_PYTHON, "-m", "mross_server.serve.cli"], "server_env": {"PYTHONPATH": SOURCE_PATH}}
+    launch = {"server_command": [SERVER_PYTHON, "-m", module], "server_env": {"PYTHONPATH": SOURCE_PATH}}
     record.write_text(json.dumps(launch))
     monitor = JobMonitor()
     client = connect(ServerChoice(None, autostart=True, record=record), monitor)

@@ -9,6 +9,7 @@ $MROSS_TEST_ARTEFACTS (default: the test's temporary folder) for a person to loo
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -157,7 +158,5 @@ def _stop_autostarted_server(home: Path) -> None:
     connection_file = home / ".config" / "mross" / "server.json"
     if connection_file.is_file():
         pid = json.loads(connection_file.read_text())["pid"]
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mross_server.engine.models.hed_h5 import load_vgg16
 from mross_server.engine.losses import WeightedLoss
 from mross_server.engine.losses.augment import make_pairs
 from mross_server.engine.losses.clip import ClipLoss, clip_input
 from mross_server.engine.losses.vgg import VggLoss, unit_normalize
+from mross_server.engine.models.hed_h5 import load_vgg16
 from mross_server.engine.models.vgg16 import BLOCK_OUTPUTS
 from tests.tiny_models import tiny_clip, write_tiny_hed_h5
 
@@ -28,18 +30,18 @@ def resnet():
 
 
 @pytest.fixture
-def target():
-    """A photo-like target: smooth shading plus a dark disc."""
+def target(device):
+    """A photo-like target on the test's device: smooth shading plus a dark disc."""
     y, x = torch.meshgrid(torch.linspace(0, 1, HEIGHT), torch.linspace(0, 1, WIDTH), indexing="ij")
     disc = ((x - 0.4) ** 2 + (y - 0.5) ** 2 < 0.08).float()
-    return torch.stack([0.8 - 0.5 * disc, 0.6 + 0.3 * x - 0.5 * disc, 0.9 * (1 - y)])[None]
+    return torch.stack([0.8 - 0.5 * disc, 0.6 + 0.3 * x - 0.5 * disc, 0.9 * (1 - y)])[None].to(device)
 
 
-def sketches(k: int, seed: int = 1) -> torch.Tensor:
-    """K random dark-stroke-like images on white, [K, 3, H, W]."""
+def sketches(k: int, like: torch.Tensor, seed: int = 1) -> torch.Tensor:
+    """K random dark-stroke-like images on white, [K, 3, H, W], on the device of `like`."""
     g = torch.Generator().manual_seed(seed)
     ink = (torch.rand(k, 1, HEIGHT, WIDTH, generator=g) > 0.9).float()
-    return (1.0 - F.max_pool2d(ink, 3, 1, 1)).expand(k, 3, HEIGHT, WIDTH).clone()
+    return (1.0 - F.max_pool2d(ink, 3, 1, 1)).expand(k, 3, HEIGHT, WIDTH).clone().to(like.device)
 
 
 def seeded(seed: int) -> torch.Generator:
@@ -47,7 +49,7 @@ def seeded(seed: int) -> torch.Generator:
 
 
 def test_pairs_share_each_warp_between_sketches_and_target(target):
-    sketch = torch.cat([target, sketches(2)])
+    sketch = torch.cat([target, sketches(2, target)])
     pairs = make_pairs(sketch, target, 4, seeded(0))
     assert pairs.sketches.shape == (5, 3, 3, HEIGHT, WIDTH) and pairs.targets.shape == (4, 3, HEIGHT, WIDTH)
     assert pairs.count == 5 and pairs.sketches_per_pair == 3
@@ -58,11 +60,11 @@ def test_pairs_share_each_warp_between_sketches_and_target(target):
 
 
 def test_pairs_are_deterministic_per_seed_and_white_outside_the_canvas(target):
-    sketch = sketches(2)
+    sketch = sketches(2, target)
     first, again = make_pairs(sketch, target, 3, seeded(5)), make_pairs(sketch, target, 3, seeded(5))
     assert torch.equal(first.sketches, again.sketches) and torch.equal(first.targets, again.targets)
     assert not torch.equal(first.targets, make_pairs(sketch, target, 3, seeded(6)).targets)
-    white = make_pairs(torch.ones(1, 3, HEIGHT, WIDTH), torch.ones(1, 3, HEIGHT, WIDTH), 3, seeded(5))
+    white = make_pairs(torch.ones_like(sketch[:1]), torch.ones_like(target), 3, seeded(5))
     torch.testing.assert_close(white.sketches, torch.ones_like(white.sketches))
     assert make_pairs(sketch, target, 0).targets.shape == (0, 3, HEIGHT, WIDTH)
     with pytest.raises(ValueError, match="the target must be"):
@@ -70,8 +72,8 @@ def test_pairs_are_deterministic_per_seed_and_white_outside_the_canvas(target):
 
 
 @pytest.fixture
-def loss_terms(vgg, resnet):
-    return {"vgg": VggLoss(vgg), "clip": ClipLoss(resnet)}
+def loss_terms(vgg, resnet, device):
+    return {"vgg": VggLoss(copy.deepcopy(vgg).to(device)), "clip": ClipLoss(copy.deepcopy(resnet).to(device))}
 
 
 @pytest.mark.parametrize("terms", [("vgg",), ("clip",), ("vgg", "clip")])
@@ -80,13 +82,13 @@ def test_a_sketch_equal_to_its_target_costs_nothing_even_augmented(loss_terms, t
     loss.set_target(target)
     value = loss(target.expand(3, -1, -1, -1), generator=seeded(2))
     assert value.shape == (3,)
-    torch.testing.assert_close(value, torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(value, torch.zeros(3, device=target.device), atol=1e-5, rtol=0)
 
 
 def test_clip_plus_vgg_gives_finite_nonzero_gradients_per_sketch(loss_terms, target):
     loss = WeightedLoss([(1.0, loss_terms["clip"]), (1.0, loss_terms["vgg"])])
     loss.set_target(target)
-    sketch = sketches(3).requires_grad_(True)
+    sketch = sketches(3, target).requires_grad_(True)
     value = loss(sketch, generator=seeded(3))
     assert value.shape == (3,) and torch.isfinite(value).all() and (value > 0).all()
     value.sum().backward()
@@ -97,7 +99,7 @@ def test_clip_plus_vgg_gives_finite_nonzero_gradients_per_sketch(loss_terms, tar
 def test_each_sketch_scores_as_if_alone(loss_terms, target):
     loss = WeightedLoss([(1.0, loss_terms["clip"]), (1.0, loss_terms["vgg"])])
     loss.set_target(target)
-    batch = sketches(3)
+    batch = sketches(3, target)
     together = loss(batch, generator=seeded(4))
     alone = torch.cat([loss(batch[k : k + 1], generator=seeded(4)) for k in range(3)])
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-6)
@@ -108,17 +110,18 @@ def test_terms_of_one_call_see_the_same_augmentations(loss_terms, target):
     vgg_only, clip_only = WeightedLoss([(1.0, loss_terms["vgg"])]), WeightedLoss([(1.0, loss_terms["clip"])])
     for loss in (both, vgg_only, clip_only):
         loss.set_target(target)
-    sketch = sketches(2)
+    sketch = sketches(2, target)
     expected = vgg_only(sketch, generator=seeded(7)) + 0.5 * clip_only(sketch, generator=seeded(7))
     torch.testing.assert_close(both(sketch, generator=seeded(7)), expected, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(both(sketch, generator=seeded(8)), expected)
 
 
-def test_vgg_plain_pair_is_the_unit_normalized_feature_distance(vgg, target):
+def test_vgg_plain_pair_is_the_unit_normalized_feature_distance(loss_terms, target):
+    vgg = loss_terms["vgg"].vgg
     layers = ("conv1_2", "conv2_2", "conv3_3")
     loss = WeightedLoss([(1.0, VggLoss(vgg, layers))])
     loss.set_target(target)
-    sketch = sketches(2)
+    sketch = sketches(2, target)
     got = loss(sketch, augment=False)
     a, b = vgg(sketch, layers), vgg(target, layers)
     expected = sum(
@@ -131,25 +134,26 @@ def test_vgg_plain_pair_is_the_unit_normalized_feature_distance(vgg, target):
     assert (full(sketch, augment=False) > got).all(), "deeper layers add to the loss"
 
 
-def test_clip_plain_pair_matches_the_open_clip_forward(resnet, target):
+def test_clip_plain_pair_matches_the_open_clip_forward(loss_terms, target):
+    resnet = loss_terms["clip"].visual
     semantic_only = WeightedLoss([(1.0, ClipLoss(resnet, layers=()))])
     semantic_only.set_target(target)
-    sketch = sketches(2)
-    embedding_s, embedding_t = resnet(clip_input(sketch, resnet)), resnet(clip_input(target, resnet))
+    sketch = sketches(2, target)
+    embedding_s, embedding_t = resnet(clip_input(sketch, resnet.image_size)), resnet(clip_input(target, resnet.image_size))
     expected = 0.1 * (1 - F.cosine_similarity(embedding_s, embedding_t))
     torch.testing.assert_close(semantic_only(sketch, augment=False), expected)
     geometric_only = WeightedLoss([(1.0, ClipLoss(resnet, layers=(("layer2", 1.0),), semantic_weight=0.0))])
     geometric_only.set_target(target)
-    stem = resnet.layer2(resnet.layer1(resnet.stem(clip_input(sketch, resnet))))
-    stem_t = resnet.layer2(resnet.layer1(resnet.stem(clip_input(target, resnet))))
+    stem = resnet.layer2(resnet.layer1(resnet.stem(clip_input(sketch, resnet.image_size))))
+    stem_t = resnet.layer2(resnet.layer1(resnet.stem(clip_input(target, resnet.image_size))))
     torch.testing.assert_close(geometric_only(sketch, augment=False), (stem - stem_t).pow(2).mean(dim=(1, 2, 3)))
 
 
 def test_misuse_is_reported_in_one_sentence(loss_terms, target):
     loss = WeightedLoss([(1.0, loss_terms["vgg"])])
     with pytest.raises(RuntimeError, match="set_target must be called"):
-        loss(sketches(1))
-    with pytest.raises(ValueError, match="one RGB image"):
+        loss(sketches(1, target))
+    with pytest.raises(ValueError, match=r"the target must be \[1, 3, H, W\], got \[1, 1, 40, 56\]"):
         loss.set_target(target[:, :1])
     with pytest.raises(ValueError, match="needs a ResNet image tower"):
         ClipLoss(tiny_clip("ViT-B-32").visual)

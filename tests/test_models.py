@@ -128,7 +128,7 @@ def test_vgg_returns_pre_relu_maps_and_stops_at_the_deepest_layer(tiny_h5):
 
 
 def test_weights_file_problems_raise_one_clear_sentence(tmp_path):
-    with pytest.raises(WeightsError, match="VGG16/HED weights not found at .*; run install.py"):
+    with pytest.raises(WeightsError, match=r"VGG16/HED weights not found at .*; run install\.py"):
         read_hed_weights(tmp_path / "none.h5")
     incomplete = write_tiny_hed_h5(tmp_path / "incomplete.h5")
     with h5py.File(incomplete, "a") as h5:

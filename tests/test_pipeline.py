@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mross_server.job import Roi, SketchCancelled, SketchInputError, SketchParams
 from mross_server.engine.pipeline import SketchEngine
+from mross_server.job import SketchCancelled, SketchInputError, SketchParams
+from mross_shared.messages import RoiBox
 
 PHOTO = Path(__file__).resolve().parents[1] / "examples" / "coffee.jpg"
-ROIS = [Roi(200, 180, 250, 200), Roi(100, 20, 300, 180)]
+ROIS = [RoiBox(200, 180, 250, 200), RoiBox(100, 20, 300, 180)]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_rounds_add_up_to_exactly_n_strokes_in_photo_pixels(engine):
     x0, y0, x1, y1 = ROIS[0].box
     starts = final.points[list(result.rounds[1].added)].mean(axis=1)
     assert np.all((starts[:, 0] > x0 - 40) & (starts[:, 0] < x1 + 40) & (starts[:, 1] > y0 - 40) & (starts[:, 1] < y1 + 40))
-    assert result.objective == "ink" and "vgg16-hed" in result.backbones or result.backbones == ()
+    assert (result.objective == "ink" and "vgg16-hed" in result.backbones) or result.backbones == ()
 
 
 def test_same_seed_same_sketch_and_freeze_keeps_earlier_rounds(engine):
@@ -46,8 +47,10 @@ def test_same_seed_same_sketch_and_freeze_keeps_earlier_rounds(engine):
 
 
 def test_optimization_lowers_the_loss_and_best_of_k_is_kept(engine):
+    # The ink term's target is the initial strokes' own line drawing: only `edges` has something to lower.
     reports = []
-    result = engine.sketch(PHOTO, [], SketchParams(strokes=16, preset="test", iterations=30, sketches=2), on_progress=reports.append)
+    params = SketchParams(strokes=16, preset="test", iterations=30, sketches=2, objective="edges")
+    result = engine.sketch(PHOTO, [], params, on_progress=reports.append)
     assert reports[-1].iteration == 30 and reports[-1].best_loss <= reports[0].loss
     assert result.rounds[0].loss == pytest.approx(reports[-1].best_loss, rel=1e-5)
     assert all(r.eta_s >= 0 for r in reports)
@@ -80,7 +83,7 @@ def test_non_square_photo_keeps_its_aspect():
         (SketchParams(strokes=2, preset="test"), ROIS, "cannot be spread over 3 rounds"),
         (SketchParams(preset="nope"), [], "unknown preset"),
         (SketchParams(preset="test", objective="clip"), [], "not available"),
-        (SketchParams(preset="test"), [Roi(0, 0, 0, 10)], "zero area"),
+        (SketchParams(preset="test"), [RoiBox(700, 0, 5, 10)], "outside"),
     ],
 )
 def test_bad_input_is_one_clear_sentence(engine, params, rois, message):

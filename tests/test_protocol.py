@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mross_server.job import Roi, RoundResult, SketchParams, SketchResult
 from mross_server.io.svg import round_layers, to_svg
+from mross_server.job import RoundResult, SketchParams, SketchResult
 from mross_server.serve.wire import round_result, round_update, sketch_inputs, sketch_result
 from mross_shared import connection
 from mross_shared.errors import ErrorCode, ProtocolError
@@ -268,7 +268,7 @@ def test_connection_file_problems_are_one_sentence(tmp_path):
 
 def test_a_submit_becomes_the_pipelines_inputs():
     rois, params = sketch_inputs(SUBMIT)
-    assert rois == [Roi(10, 20, 30, 40), Roi(0, 0, 5.5, 6.5)]
+    assert rois == [RoiBox(10, 20, 30, 40), RoiBox(0, 0, 5.5, 6.5)]
     assert params == SketchParams(strokes=8, preset="test", iterations=3, objective="ink + 0.2*vgg")
 
 
@@ -276,7 +276,7 @@ def test_round_messages_rebuild_the_same_layered_svg():
     rng = np.random.default_rng(0)
     rounds = [
         RoundResult(1, 2, None, rng.uniform(0, 500, (3, 4, 2)), np.full(3, 1.25), (0, 1, 2), float("inf"), 0.5),
-        RoundResult(2, 2, Roi(10, 20, 100, 80), rng.uniform(0, 500, (5, 4, 2)), np.full(5, 0.75), (3, 4), 0.125, 0.25),
+        RoundResult(2, 2, RoiBox(10, 20, 100, 80), rng.uniform(0, 500, (5, 4, 2)), np.full(5, 0.75), (3, 4), 0.125, 0.25),
     ]
     updates = [round_update("job-1", result) for result in rounds]
     assert updates[0].loss is None and updates[1].paths[0].width == 1.5
@@ -286,7 +286,7 @@ def test_round_messages_rebuild_the_same_layered_svg():
     for mode in ("snapshot", "delta"):
         assert to_svg(round_layers(remote.rounds, mode), 600, 400) == to_svg(round_layers(local.rounds, mode), 600, 400)
     rebuilt = round_result(updates[1])
-    assert rebuilt.roi == Roi(10, 20, 100, 80) and rebuilt.added == (3, 4)
+    assert rebuilt.roi == RoiBox(10, 20, 100, 80) and rebuilt.added == (3, 4)
     np.testing.assert_allclose(rebuilt.points, rounds[1].points, atol=0.005)
 
 

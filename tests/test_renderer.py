@@ -10,24 +10,25 @@ import torch
 from PIL import Image
 
 from mross_server.engine.renderer import render
+from mross_server.engine.shapes import check_shape
 from mross_server.io.svg import StrokeLayer, to_svg
 
 
-def random_strokes(k: int, n: int, canvas: float = 64.0, spread: float = 0.3, seed: int = 0) -> torch.Tensor:
+def random_strokes(k: int, n: int, canvas: float = 64.0, spread: float = 0.3, seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     start = torch.rand(k, n, 1, 2, generator=generator) * canvas
     steps = (torch.rand(k, n, 3, 2, generator=generator) - 0.5) * spread * canvas
-    return torch.cat([start, start + steps.cumsum(2)], dim=2).double()
+    return torch.cat([start, start + steps.cumsum(2)], dim=2).double().to(device)
 
 
-def test_white_canvas_and_shape_without_strokes():
-    image = render(torch.zeros(2, 0, 4, 2), 1.5, (0, 0, 10, 10), (8, 12))
+def test_white_canvas_and_shape_without_strokes(device):
+    image = render(torch.zeros(2, 0, 4, 2, device=device), 1.5, (0, 0, 10, 10), (8, 12))
     assert image.shape == (2, 3, 8, 12)
     assert torch.equal(image, torch.ones_like(image))
 
 
-def test_a_horizontal_line_has_the_width_of_twice_the_half_width():
-    points = torch.tensor([[[[2.0, 10.0], [8.0, 10.0], [14.0, 10.0], [18.0, 10.0]]]])
+def test_a_horizontal_line_has_the_width_of_twice_the_half_width(device):
+    points = torch.tensor([[[[2.0, 10.0], [8.0, 10.0], [14.0, 10.0], [18.0, 10.0]]]], device=device)
     image = render(points, 1.5, (0, 0, 20, 20), 20)[0, 0]
     column = image[:, 10]
     # diffvg semantics: half-width 1.5 draws a 3 px band, i.e. 3 pixels' worth of ink across.
@@ -35,11 +36,11 @@ def test_a_horizontal_line_has_the_width_of_twice_the_half_width():
     assert float(image[10, 10]) == pytest.approx(0.0, abs=1e-5)
 
 
-def test_gradients_match_finite_differences():
-    points = random_strokes(1, 3, canvas=24, seed=1).requires_grad_(True)
-    half_widths = torch.tensor([[1.2, 0.8, 1.7]], dtype=torch.double, requires_grad=True)
-    opacities = torch.tensor([[0.9, 0.6, 0.75]], dtype=torch.double, requires_grad=True)
-    weights = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(3), dtype=torch.double)
+def test_gradients_match_finite_differences(device):
+    points = random_strokes(1, 3, canvas=24, seed=1, device=device).requires_grad_(True)
+    half_widths = torch.tensor([[1.2, 0.8, 1.7]], dtype=torch.double, device=device, requires_grad=True)
+    opacities = torch.tensor([[0.9, 0.6, 0.75]], dtype=torch.double, device=device, requires_grad=True)
+    weights = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(3), dtype=torch.double).to(device)
 
     def loss(p, w, o):
         return (render(p, w, (0, 0, 24, 24), 24, opacities=o) * weights).sum()
@@ -48,8 +49,8 @@ def test_gradients_match_finite_differences():
     assert torch.autograd.gradcheck(loss, (points, half_widths, opacities), eps=1e-4, atol=2e-2, rtol=2e-2)
 
 
-def test_batched_sketches_render_independently():
-    points = random_strokes(3, 5, seed=2)
+def test_batched_sketches_render_independently(device):
+    points = random_strokes(3, 5, seed=2, device=device)
     batch = render(points, 1.0, (0, 0, 64, 64), 32)
     for k in range(3):
         single = render(points[k : k + 1], 1.0, (0, 0, 64, 64), 32)
@@ -85,16 +86,16 @@ def test_matches_cairosvg_on_a_written_svg():
         [[-10.0, 8.0], [5.0, 8.0], [15.0, 8.0], [40.0, 8.0]],  # partly outside
     ],
 )
-def test_degenerate_strokes_render_without_nan(points):
-    tensor = torch.tensor([[points]], requires_grad=True)
+def test_degenerate_strokes_render_without_nan(points, device):
+    tensor = torch.tensor([[points]], device=device, requires_grad=True)
     image = render(tensor, 1.5, (0, 0, 16, 16), 16)
     image.sum().backward()
     assert torch.isfinite(image).all() and torch.isfinite(tensor.grad).all()
 
 
-def test_zero_width_draws_nothing_and_keeps_finite_gradients():
-    points = random_strokes(1, 4, canvas=16, seed=6).requires_grad_(True)
-    half_widths = torch.zeros(1, 4, dtype=torch.double, requires_grad=True)
+def test_zero_width_draws_nothing_and_keeps_finite_gradients(device):
+    points = random_strokes(1, 4, canvas=16, seed=6, device=device).requires_grad_(True)
+    half_widths = torch.zeros(1, 4, dtype=torch.double, device=device, requires_grad=True)
     image = render(points, half_widths, (0, 0, 16, 16), 16)
     image.sum().backward()
     assert torch.equal(image, torch.ones_like(image))
@@ -102,14 +103,25 @@ def test_zero_width_draws_nothing_and_keeps_finite_gradients():
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-def test_non_finite_control_points_raise_a_clear_error(bad):
-    points = torch.zeros(1, 1, 4, 2)
+def test_non_finite_control_points_raise_a_clear_error(bad, device):
+    points = torch.zeros(1, 1, 4, 2, device=device)
     points[0, 0, 2, 1] = bad
     with pytest.raises(ValueError, match="NaN or infinite"):
         render(points, 1.0, (0, 0, 8, 8), 8)
 
 
-def test_colour_and_opacity():
-    points = torch.tensor([[[[0.0, 4.0], [3.0, 4.0], [5.0, 4.0], [8.0, 4.0]]]])
-    red = render(points, 2.0, (0, 0, 8, 8), 8, opacities=torch.tensor([[0.5]]), color=torch.tensor([1.0, 0.0, 0.0]))[0, :, 4, 4]
-    assert torch.allclose(red, torch.tensor([1.0, 0.5, 0.5]), atol=1e-4)
+def test_color_and_opacity(device):
+    points = torch.tensor([[[[0.0, 4.0], [3.0, 4.0], [5.0, 4.0], [8.0, 4.0]]]], device=device)
+    opacity, red = torch.tensor([[0.5]], device=device), torch.tensor([1.0, 0.0, 0.0], device=device)
+    pixel = render(points, 2.0, (0, 0, 8, 8), 8, opacities=opacity, color=red)[0, :, 4, 4]
+    assert torch.allclose(pixel.cpu(), torch.tensor([1.0, 0.5, 0.5]), atol=1e-4)
+
+
+def test_shape_errors_name_the_expected_shape_and_what_arrived():
+    with pytest.raises(ValueError, match=r"^the control points must be \[K, N, 4, 2\], got \[3, 4, 2\]\.$"):
+        render(torch.zeros(3, 4, 2), 1.0, (0, 0, 10, 10), 8)
+    sketches = torch.ones(2, 3, 8, 8)
+    sizes = check_shape(sketches, "K,3,H,W", "the sketches")
+    assert sizes == {"K": 2, "H": 8, "W": 8}
+    with pytest.raises(ValueError, match=r"the target must be \[1, 3, H, W\] with H=8, W=8, got \[1, 3, 8, 9\]"):
+        check_shape(torch.ones(1, 3, 8, 9), "1,3,H,W", "the target", sizes)

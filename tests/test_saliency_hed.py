@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mross_server.engine.losses.clip import clip_input
 from mross_server.engine.models.hed_h5 import load_hed
 from mross_server.engine.models.locations import hed_weights_path
-from mross_server.engine.losses.clip import clip_input
 from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points, vit_attention
 from tests.tiny_models import tiny_clip, write_tiny_hed_h5
 
@@ -18,7 +18,7 @@ def vit():
 
 
 def test_replayed_vit_blocks_match_open_clip_and_keep_attention(vit):
-    images = clip_input(torch.rand(2, 3, 50, 70), vit)
+    images = clip_input(torch.rand(2, 3, 50, 70), vit.image_size)
     tokens, attention = vit_attention(vit, images)
     torch.testing.assert_close(vit.ln_post(tokens[:, 0]) @ vit.proj, vit(images), rtol=1e-4, atol=1e-5)
     assert attention.shape == (2, 2, 17, 17), "2 blocks, batch 2, class token + 4x4 patches"
@@ -64,7 +64,7 @@ def test_hed_with_tiny_weights_gives_an_edge_probability_per_pixel(tmp_path):
     hed = load_hed(write_tiny_hed_h5(tmp_path / "tiny.h5"))
     edges = hed(torch.rand(1, 3, 37, 50))
     assert edges.shape == (37, 50) and edges.min() >= 0 and edges.max() <= 1 and edges.std() > 0
-    with pytest.raises(ValueError, match=r"one RGB image \[1, 3, H, W\]"):
+    with pytest.raises(ValueError, match=r"must be \[1, 3, H, W\]"):
         hed(torch.rand(2, 3, 37, 50))
 
 

@@ -7,8 +7,9 @@ import pytest
 from lxml import etree
 
 from mross_server.cli import main
-from mross_server.job import Roi, RoundResult
 from mross_server.io.svg import INKSCAPE_NS, StrokeLayer, parse_path_data, path_data, read_svg, round_layers, write_svg
+from mross_server.job import RoundResult
+from mross_shared.messages import RoiBox
 
 
 def two_rounds() -> list[RoundResult]:
@@ -16,7 +17,7 @@ def two_rounds() -> list[RoundResult]:
     second = np.concatenate([first, first[:1] + 50])
     return [
         RoundResult(1, 2, None, first, np.full(3, 1.5), (0, 1, 2), 0.5, 1.0),
-        RoundResult(2, 2, Roi(10, 10, 20, 20), second, np.full(4, 1.5), (3,), 0.4, 1.0),
+        RoundResult(2, 2, RoiBox(10, 10, 20, 20), second, np.full(4, 1.5), (3,), 0.4, 1.0),
     ]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import inkex
+
 from mross_shared.layers import layer_label, layer_stroke_indices, layer_visible
 from mross_shared.messages import RoundUpdate
 
@@ -21,9 +22,9 @@ from .photo_geometry import composed_transform
 
 @dataclass(frozen=True)
 class StrokeStyle:
-    """How the strokes are painted: an inkex colour (with alpha) and a factor on the optimized widths."""
+    """How the strokes are painted: an inkex color (with alpha) and a factor on the optimized widths."""
 
-    colour: inkex.Color
+    color: inkex.Color
     width_scale: float
 
 
@@ -43,8 +44,7 @@ def add_round_layers(
     layers = []
     for update in rounds:
         indices = layer_stroke_indices(mode, len(update.paths), update.added)
-        roi_number = None if update.roi is None else update.index - 1
-        layer = inkex.Layer.new(layer_label(update.index, len(indices), roi_number))
+        layer = inkex.Layer.new(layer_label(update.index, len(indices)))
         if not layer_visible(mode, update.index, update.rounds):
             layer.style["display"] = "none"
         anchor.addnext(layer)
@@ -73,8 +73,8 @@ def _stroke(d: str, width: float, style: StrokeStyle) -> inkex.PathElement:
     element.path = inkex.Path(d)
     element.style = {
         "fill": "none",
-        "stroke": str(style.colour.to_rgb()),
-        "stroke-opacity": style.colour.alpha,
+        "stroke": str(style.color.to_rgb()),
+        "stroke-opacity": style.color.alpha,
         "stroke-width": width * style.width_scale,
         "stroke-linecap": "round",
         "stroke-linejoin": "round",

@@ -58,7 +58,7 @@ def run_with_window(toolkit: Toolkit, title: str, monitor: JobMonitor, work: Cal
     def worker() -> None:
         try:
             outcome["value"] = work()
-        except BaseException as err:  # noqa: BLE001 - handed to the main thread, which raises it
+        except BaseException as err:
             outcome["error"] = err
 
     gtk = toolkit.gtk

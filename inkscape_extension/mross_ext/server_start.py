@@ -7,7 +7,6 @@ waits on it) and exits by itself after `IDLE_EXIT_S` without jobs.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,11 +17,11 @@ from pathlib import Path
 from mross_shared import connection
 from mross_shared.client import SketchClient
 from mross_shared.errors import ServerUnreachable
+from mross_shared.install_record import InstallRecord, InstallRecordError
 
 from .errors import ExtensionError
 from .sketch_job import JobMonitor, ProgressView
 
-RECORD_NAME = "mross_install.json"
 IDLE_EXIT_S = 900
 START_TIMEOUT_S = 120.0
 _RETRY_S = 0.5
@@ -37,14 +36,6 @@ class ServerChoice:
     target: str | None
     autostart: bool
     record: Path
-
-
-@dataclass(frozen=True)
-class ServerLaunch:
-    """The recorded command that runs the installed server, and environment variables it needs."""
-
-    command: tuple[str, ...]
-    env: dict[str, str]
 
 
 def connect(choice: ServerChoice, monitor: JobMonitor) -> SketchClient:
@@ -64,21 +55,20 @@ def connect(choice: ServerChoice, monitor: JobMonitor) -> SketchClient:
     return wait_until_answering(process, log_path, monitor)
 
 
-def read_launch(record: Path) -> ServerLaunch:
+def read_launch(record: Path) -> InstallRecord:
     """The server command install.py recorded; ExtensionError when there is none."""
     try:
-        data = json.loads(record.read_text(encoding="utf-8"))
-        return ServerLaunch(tuple(data["server_command"]), dict(data.get("server_env") or {}))
-    except (OSError, ValueError, KeyError, TypeError):
+        return InstallRecord.read(record)
+    except InstallRecordError:
         raise ExtensionError(
             "no sketch server answers and none is installed for auto-start; run install.py, or start `mross-server` yourself"
         ) from None
 
 
-def start_detached(launch: ServerLaunch, log_path: Path) -> subprocess.Popen:
+def start_detached(launch: InstallRecord, log_path: Path) -> subprocess.Popen:
     """Start the server in the background, writing its output to `log_path`, and return its process."""
     env = {name: value for name, value in os.environ.items() if name not in _INKSCAPE_ONLY_ENV}
-    env.update(launch.env)
+    env.update(launch.server_env)
     detach: dict = {"start_new_session": True}
     if sys.platform == "win32":
         detach = {"creationflags": subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP}
@@ -86,7 +76,7 @@ def start_detached(launch: ServerLaunch, log_path: Path) -> subprocess.Popen:
         log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             return subprocess.Popen(
-                [*launch.command, "--idle-exit", str(IDLE_EXIT_S)],
+                [*launch.server_command, "--idle-exit", str(IDLE_EXIT_S)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -60,7 +60,8 @@ class BoundaryMap:
 
 def gray(rgb: np.ndarray) -> np.ndarray:
     """Luma [H, W] of an [H, W, 3] image in [0, 1]."""
-    return rgb @ np.array([0.299, 0.587, 0.114], dtype=rgb.dtype)
+    luma: np.ndarray = rgb @ np.array([0.299, 0.587, 0.114], dtype=rgb.dtype)
+    return luma
 
 
 def canny_boundaries(rgb: np.ndarray, sigma: float = 2.0) -> BoundaryMap:
@@ -74,11 +75,16 @@ def canny_boundaries(rgb: np.ndarray, sigma: float = 2.0) -> BoundaryMap:
     return BoundaryMap(np.clip(strength, 0.0, 1.0), lines, spectral_saliency(luma))
 
 
-def hed_boundaries(hed: HedEdges, rgb: np.ndarray) -> BoundaryMap:
-    """HED boundaries of an [H, W, 3] image in [0, 1]: fused probability, thinned lines, subject salience."""
+def hed_maps(hed: HedEdges, rgb: np.ndarray) -> np.ndarray:
+    """HED's five side outputs and fused map [6, H, W] (probabilities) of an [H, W, 3] image in [0, 1]."""
     device = next(hed.parameters()).device
     image = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float().to(device)
-    maps = hed.side_and_fused(image).double().cpu().numpy()
+    maps: np.ndarray = hed.side_and_fused(image).double().cpu().numpy()
+    return maps
+
+
+def hed_boundaries(maps: np.ndarray) -> BoundaryMap:
+    """Boundaries from HED maps [6, H, W] (see `hed_maps`, or a crop of them): fused probability, thinned lines, subject salience."""
     strength = maps[-1]
     return BoundaryMap(strength, thin_lines(strength, HED_LOW, HED_HIGH), subject_salience(maps[COARSE_SIDE]))
 
@@ -88,7 +94,8 @@ def thin_lines(strength: np.ndarray, low: float, high: float) -> np.ndarray:
     ridge = ridge_maxima(strength)
     kept = apply_hysteresis_threshold(np.where(ridge, strength, 0.0), low, high)
     # Suppression can leave two-pixel steps where the ridge turns; skeletonizing makes chains traceable.
-    return skeletonize(kept)
+    lines: np.ndarray = skeletonize(kept)
+    return lines
 
 
 def ridge_maxima(strength: np.ndarray, sigma: float = 1.0) -> np.ndarray:
@@ -104,4 +111,5 @@ def ridge_maxima(strength: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     rows, cols = np.mgrid[0 : strength.shape[0], 0 : strength.shape[1]].astype(np.float64)
     ahead = ndimage.map_coordinates(strength, [rows + normal_r, cols + normal_c], order=1, mode="nearest")
     behind = ndimage.map_coordinates(strength, [rows - normal_r, cols - normal_c], order=1, mode="nearest")
-    return (strength >= ahead) & (strength >= behind)
+    maxima: np.ndarray = (strength >= ahead) & (strength >= behind)
+    return maxima

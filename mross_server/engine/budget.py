@@ -25,4 +25,4 @@ def allocate_strokes(edge_counts: list[int], total: int) -> list[int]:
         counts[int(surplus.argmax())] -= 1
     while counts.sum() < total:
         counts[int((quota - counts).argmax())] += 1
-    return counts.tolist()
+    return [int(count) for count in counts]

@@ -54,7 +54,7 @@ def view_size(box: Box, long_side: int) -> tuple[int, int]:
 
 def photo_view(photo: Tensor, box: Box, size: tuple[int, int]) -> Tensor:
     """Crop box (photo pixels, integers) out of photo [1, 3, H, W] and resize it to size (h, w), antialiased."""
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = (round(v) for v in box)
     crop = photo[:, :, y0:y1, x0:x1]
     return F.interpolate(crop, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
 

@@ -10,6 +10,7 @@ them continue one another.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from mross_server.engine.boundaries import BoundaryMap
-from mross_server.engine.stroke_geometry import bezier_points
+from mross_server.engine.stroke_geometry import bezier_points, knotted
 
 _NEIGHBOURS = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
 # How far back from a chain's end its direction is measured: far enough to average pixel steps.
@@ -71,10 +72,10 @@ def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length:
     pieces = []
     for index, contour in enumerate(contours):
         parts = [part for piece in split_chain(contour, piece_length) for part in fit_pieces(piece, min_length)]
-        weights = [float(importance[samples[:, 1].astype(int), samples[:, 0].astype(int)].mean()) for samples, _ in parts]
-        weight_of_contour = sum(w * length for w, (_, length) in zip(weights, parts))
-        for weight, (samples, length) in zip(weights, parts):
-            pieces.append(ContourPiece(fit_cubic(samples), length, weight * weight_of_contour, index))
+        weights = [float(importance[samples[:, 1].astype(int), samples[:, 0].astype(int)].mean()) for _, samples, _ in parts]
+        weight_of_contour = sum(w * length for w, (_, _, length) in zip(weights, parts))
+        for weight, (cubic, _, length) in zip(weights, parts):
+            pieces.append(ContourPiece(cubic, length, weight * weight_of_contour, index))
     pieces.sort(key=lambda p: -p.score)
     return EdgeAnalysis(boundaries, tuple(pieces))
 
@@ -199,31 +200,33 @@ def split_chain(chain: np.ndarray, max_length: float) -> list[np.ndarray]:
     arc = np.concatenate([[0.0], np.cumsum(steps)])
     cuts = np.searchsorted(arc, np.linspace(0, total, count + 1)[1:-1])
     bounds = [0, *cuts.tolist(), len(chain) - 1]
-    return [chain[a : b + 1] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return [chain[a : b + 1] for a, b in itertools.pairwise(bounds) if b > a]
 
 
-def fit_pieces(samples: np.ndarray, min_length: float) -> list[tuple[np.ndarray, float]]:
-    """(samples, length) of the parts of a piece [m, 2] that one cubic each follows within tolerance.
+def fit_pieces(samples: np.ndarray, min_length: float) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """(cubic [4, 2], samples, length) of the parts of a piece [m, 2] that one clean cubic each follows.
 
     A piece whose cubic strays more than `_FIT_TOLERANCE_PX` from it (a corner, an S too tight for
-    one cubic) is cut at its worst point, unless the parts would be shorter than `min_length`.
+    one cubic) or curls into a knot (a small closed loop) is cut at its worst point, unless the
+    parts would be shorter than `min_length`; a knot too short to cut is dropped.
     """
     length = _arc_length(samples)
-    error, worst = fit_error(samples)
-    if error <= _FIT_TOLERANCE_PX or length < 2 * min_length:
-        return [(samples, length)]
+    cubic = fit_cubic(samples)
+    curled = bool(knotted(cubic[None])[0])
+    error, worst = fit_error(samples, cubic)
+    if (error <= _FIT_TOLERANCE_PX and not curled) or length < 2 * min_length:
+        return [] if curled else [(cubic, samples, length)]
     head = _arc_length(samples[: worst + 1])
     if head < min_length or length - head < min_length:
         worst = len(samples) // 2
     return fit_pieces(samples[: worst + 1], min_length) + fit_pieces(samples[worst:], min_length)
 
 
-def fit_error(samples: np.ndarray) -> tuple[float, int]:
-    """Largest distance (pixels) from the samples [m, 2] to their least-squares cubic, and where it is."""
+def fit_error(samples: np.ndarray, cubic: np.ndarray) -> tuple[float, int]:
+    """Largest distance (pixels) from the samples [m, 2] to the cubic [4, 2], and which sample it is."""
     if len(samples) < 5:
         return 0.0, len(samples) // 2
-    curve = bezier_points(fit_cubic(samples)[None], 64)[0]
-    distance = cKDTree(curve).query(samples)[0]
+    distance = cKDTree(bezier_points(cubic[None], 64)[0]).query(samples)[0]
     worst = int(distance.argmax())
     return float(distance[worst]), worst
 

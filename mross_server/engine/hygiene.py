@@ -53,7 +53,8 @@ class StrokeIssues:
     @property
     def any(self) -> np.ndarray:
         """Strokes [n] with any issue."""
-        return self.knots | self.stubs | self.doubled
+        issues: np.ndarray = self.knots | self.stubs | self.doubled
+        return issues
 
 
 def find_issues(points: np.ndarray, rules: HygieneRules, movable: np.ndarray | None = None) -> StrokeIssues:

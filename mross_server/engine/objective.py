@@ -98,4 +98,4 @@ def build_view(
     guide = ViewGuide(target.shape[-1] / (window[2] - window[0]), analysis)
     loss = WeightedLoss([(w, factories[name](guide)) for w, name in spec], n_aug=augmentations)
     loss.set_target(target)
-    return View(window, tuple(target.shape[-2:]), weight, loss)
+    return View(window, (target.shape[-2], target.shape[-1]), weight, loss)

@@ -5,14 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 # (points [K, N, 4, 2], augment, generator) -> loss [K]
 LossFn = Callable[[Tensor, bool, torch.Generator], Tensor]
-# points [K, N, 4, 2] -> (repaired points [K, N, 4, 2], changed [K, N] bool); see hygiene.py
-TidyFn = Callable[[Tensor], tuple[Tensor, Tensor]]
+
+
+class StrokeCare(Protocol):
+    """Geometric care of the strokes between steps, whatever the loss (see hygiene.py and joints.py)."""
+
+    def snap(self, points: Tensor) -> Tensor:
+        """After every step: points [K, N, 4, 2] moved onto the constraints (joined contours), same shape."""
+
+    def tidy(self, points: Tensor) -> tuple[Tensor, Tensor]:
+        """Every few steps: repaired points [K, N, 4, 2] and which strokes changed [K, N] bool."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,7 @@ def optimize_strokes(
     augment: bool = True,
     on_step: Callable[[StepReport], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
-    tidy: TidyFn | None = None,
+    care: StrokeCare | None = None,
     tidy_every: int = 25,
 ) -> Optimized:
     """Optimize K sketches of N strokes at once; return the best plain-pair state of each.
@@ -59,9 +68,9 @@ def optimize_strokes(
             `eval_every` steps after, and at the end, and the best state is kept.
         cancelled: checked before every step; when it turns true the loop stops and returns
             the best state so far with `cancelled=True`.
-        tidy: repairs strokes every `tidy_every` steps and the returned best state (never frozen
-            strokes). A repaired sketch's best state restarts from the repair: states before it
-            hold the defects it removed.
+        care: snaps the strokes after every step, and tidies them every `tidy_every` steps and in
+            the returned best state (never frozen strokes). A repaired sketch's best state restarts
+            from the repair: states before it hold the defects it removed.
     """
     fixed = points.detach()
     free = fixed[:, movable].clone().requires_grad_(True)
@@ -94,16 +103,19 @@ def optimize_strokes(
         losses = loss_fn(assemble(), augment, generator)
         losses.sum().backward()
         optimizer.step()
-        if tidy is not None and step % tidy_every == 0 and step < iterations:
-            _apply_tidy(tidy, assemble(), free, movable, optimizer, best_losses)
-        if step % eval_every == 0 or step == iterations or (tidy is not None and step % tidy_every == 0):
+        if care is not None:
+            with torch.no_grad():
+                free.copy_(care.snap(assemble())[:, movable])
+            if step % tidy_every == 0 and step < iterations:
+                _apply_tidy(care, assemble(), free, movable, optimizer, best_losses)
+        if step % eval_every == 0 or step == iterations or (care is not None and step % tidy_every == 0):
             evaluate()
         if on_step is not None:
             on_step(StepReport(step, iterations, float(losses.detach().min()), float(best_losses.min()), (time.perf_counter() - started) / step))
-    if tidy is not None and not was_cancelled:
+    if care is not None and not was_cancelled:
         # The kept state may predate the last repair: tidy it too, and score what is returned.
         with torch.no_grad():
-            repaired, changed = tidy(best_points)
+            repaired, changed = care.tidy(best_points)
             redo = changed.any(dim=1)
             if bool(redo.any()):
                 best_points[redo] = repaired[redo]
@@ -111,10 +123,10 @@ def optimize_strokes(
     return Optimized(best_points, best_losses, was_cancelled)
 
 
-def _apply_tidy(tidy: TidyFn, current: Tensor, free: Tensor, movable: Tensor, optimizer: torch.optim.Adam, best_losses: Tensor) -> None:
-    """Write tidy's repairs into the free parameters; repaired strokes lose their momentum."""
+def _apply_tidy(care: StrokeCare, current: Tensor, free: Tensor, movable: Tensor, optimizer: torch.optim.Adam, best_losses: Tensor) -> None:
+    """Write the repairs of `care.tidy` into the free parameters; repaired strokes lose their momentum."""
     with torch.no_grad():
-        repaired, changed = tidy(current.detach())
+        repaired, changed = care.tidy(current.detach())
         if not bool(changed.any()):
             return
         free.copy_(repaired[:, movable])

@@ -13,32 +13,33 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from mross_server.engine.models.clip import load_clip
-from mross_server.engine.models.hed_h5 import load_hed
-from mross_server.engine.models.locations import hed_weights_path
 from mross_server.engine.budget import allocate_strokes
 from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size
 from mross_server.engine.hygiene import HygieneRules, tidy_strokes
-from mross_server.io.photo import load_photo
 from mross_server.engine.initial_strokes import distinct_strokes, edge_pixels, farthest_point_sample, random_walk_strokes, uniform_points
-from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_server.engine.joints import find_joints, snap_joints
 from mross_server.engine.losses.clip import ClipLoss
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
 from mross_server.engine.losses.ink import InkLoss
 from mross_server.engine.losses.vgg import VggLoss
+from mross_server.engine.models.clip import load_clip
+from mross_server.engine.models.hed_h5 import load_hed
+from mross_server.engine.models.locations import hed_weights_path
 from mross_server.engine.objective import Objective, TermFactory, build_view, check_terms, parse_objective
-from mross_server.engine.optimizer import StepReport, TidyFn, optimize_strokes
-from mross_server.engine.presets import get_preset
-from mross_server.engine.region_analysis import Region, analyse_region, stub_length
+from mross_server.engine.optimizer import StepReport, optimize_strokes
+from mross_server.engine.presets import INIT_METHODS, get_preset
+from mross_server.engine.region_analysis import Region, analyse_regions, stub_length
 from mross_server.engine.regions import clip_rois
 from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
+from mross_server.io.photo import load_photo
+from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, RoiBox
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 DOUBLED_WIDTHS = 1.5
 # Later seeds start from slightly jittered contour strokes so best-of-K has something to choose from.
 SEED_JITTER = 1.0
-INIT_METHODS = ("contours", "fps", "saliency")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,8 +61,15 @@ def resolve_device(name: str) -> torch.device:
 class SketchEngine:
     """Holds the loss backbones warm and runs sketch jobs on one device, one at a time."""
 
-    def __init__(self, device: str = "auto", clip_weights: str | Path | None = None, allow_download: bool = False) -> None:
+    def __init__(
+        self,
+        device: str = "auto",
+        clip_weights: str | Path | None = None,
+        allow_download: bool = False,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    ) -> None:
         self.device = resolve_device(device)
+        self.max_image_pixels = max_image_pixels
         self.notes: list[str] = []
         weights = hed_weights_path()
         # One weights file serves both: HED finds the boundaries, its VGG16 trunk is the vgg term's network.
@@ -89,7 +96,7 @@ class SketchEngine:
     def sketch(
         self,
         image: bytes | str | Path | np.ndarray,
-        rois: Sequence[Roi],
+        rois: Sequence[RoiBox],
         params: SketchParams,
         on_progress: Callable[[Progress], None] | None = None,
         on_round: Callable[[RoundResult], None] | None = None,
@@ -101,7 +108,7 @@ class SketchEngine:
         `on_round` as they finish. Raises SketchInputError for bad input and SketchCancelled when
         `cancelled()` turns true (checked every iteration).
         """
-        photo = image if isinstance(image, np.ndarray) else load_photo(image)
+        photo = image if isinstance(image, np.ndarray) else load_photo(image, self.max_image_pixels)
         height, width = photo.shape[:2]
         rois, notes = clip_rois(list(rois), width, height)
         rounds = 1 + len(rois)
@@ -124,9 +131,8 @@ class SketchEngine:
 
         canvas = Canvas(width, height, preset.resolution)
         photo_t = to_tensor(photo, self.device)
-        # The job's one analysis per region: HED runs here, once, and everything below reuses it.
-        regions = [analyse_region(photo, None, (0, 0, width, height), preset.analysis_size, self.hed)]
-        regions += [analyse_region(photo, roi, roi.box, preset.analysis_size, self.hed) for roi in rois]
+        # The job's one analysis per region (HED runs here, once); everything below reuses it.
+        regions = analyse_regions(photo, rois, preset.analysis_size, self.hed)
         budget = allocate_strokes([_edges_inside(regions[0], r.box) for r in regions], params.strokes)
         rules = HygieneRules(stub_length(width, height) / canvas.scale, DOUBLED_WIDTHS * 2 * preset.canvas_half_width)
         spares = [region.pieces_on_canvas(canvas) for region in regions]
@@ -162,7 +168,7 @@ class SketchEngine:
             outcome = optimize_strokes(
                 points, movable, Objective(list(views), preset.canvas_half_width), iterations, generator,
                 eval_every=preset.eval_every, augment=preset.augmentations > 0, on_step=report, cancelled=cancelled,
-                tidy=_tidier(movable.cpu().numpy(), groups, spares, rules), tidy_every=preset.tidy_every,
+                care=_RoundCare(points, movable, groups, spares, rules), tidy_every=preset.tidy_every,
             )
             if outcome.cancelled:
                 raise SketchCancelled(f"cancelled during round {index} of {rounds}")
@@ -245,15 +251,30 @@ class SketchEngine:
         return factories
 
 
-def _tidier(movable: np.ndarray, groups: np.ndarray, spares: list[np.ndarray], rules: HygieneRules) -> TidyFn:
-    """The optimizer's clean-up step for one round: `tidy_strokes` on every seed's sketch."""
+class _RoundCare:
+    """The optimizer's stroke care for one round: joined contours stay joined, defects are tidied (see StrokeCare)."""
 
-    def tidy(points: Tensor) -> tuple[Tensor, Tensor]:
+    def __init__(self, points: Tensor, movable: Tensor, groups: np.ndarray, spares: list[np.ndarray], rules: HygieneRules) -> None:
+        self.movable = movable
+        self.groups = groups
+        self.spares = spares
+        self.rules = rules
+        self.joints = self._joints(points)
+
+    def snap(self, points: Tensor) -> Tensor:
+        return snap_joints(points, self.joints, self.movable)
+
+    def tidy(self, points: Tensor) -> tuple[Tensor, Tensor]:
         sketches = points.detach().cpu().double().numpy()
-        repaired, changed = zip(*(tidy_strokes(sketch, movable, groups, spares, rules) for sketch in sketches))
-        return torch.tensor(np.stack(repaired), dtype=points.dtype, device=points.device), torch.tensor(np.stack(changed), device=points.device)
+        movable = self.movable.cpu().numpy()
+        repaired, changed = zip(*(tidy_strokes(sketch, movable, self.groups, self.spares, self.rules) for sketch in sketches))
+        result = torch.tensor(np.stack(repaired), dtype=points.dtype, device=points.device)
+        # A moved stroke leaves its joints; one placed where a contour continues joins it.
+        self.joints = self._joints(result)
+        return result, torch.tensor(np.stack(changed), device=points.device)
 
-    return tidy
+    def _joints(self, points: Tensor) -> Tensor:
+        return torch.from_numpy(find_joints(points[0].detach().cpu().double().numpy())).to(points.device)
 
 
 def _edges_inside(whole: Region, box: Box) -> int:

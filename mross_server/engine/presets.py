@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 # CLIPasso's canvas size, the scale at which preset half-widths are stated.
 REFERENCE_RESOLUTION = 224
+#: Where strokes can start (see Preset.init); "saliency" needs CLIP ViT-B/32 weights.
+INIT_METHODS = ("contours", "fps", "saliency")
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,17 @@ PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         # Tiny and quick: for tests and for trying the plumbing, not for pictures.
-        Preset("test", resolution=96, analysis_size=160, iterations=6, offline_objective="ink", clip_objective="clip", augmentations=0, eval_every=3, tidy_every=3),
+        Preset(
+            "test", resolution=96, analysis_size=160, iterations=6, offline_objective="ink", clip_objective="clip",
+            augmentations=0, eval_every=3, tidy_every=3,
+        ),
         Preset("fast", resolution=224, analysis_size=512, iterations=100, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=0),
         Preset("standard", resolution=224, analysis_size=448, iterations=300, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=2),
         # GPU-sized: the VGG term's cost per step is ~50× the ink term's on a CPU.
-        Preset("quality", resolution=224, analysis_size=512, iterations=800, offline_objective="ink+2*edges+0.05*vgg", clip_objective="clip+vgg", augmentations=4),
+        Preset(
+            "quality", resolution=224, analysis_size=512, iterations=800,
+            offline_objective="ink+2*edges+0.05*vgg", clip_objective="clip+vgg", augmentations=4,
+        ),
     )
 }
 

@@ -1,25 +1,24 @@
-"""Checking ROIs against the photo: clip what sticks out, refuse what has no area inside it."""
+"""Checking ROIs against the photo: clip what sticks out, refuse what has no area inside it.
+
+An ROI's own values (finite, bounded, positive size) were checked when its RoiBox was made.
+"""
 
 from __future__ import annotations
 
 import math
 
-from mross_server.job import Roi, SketchInputError
+from mross_server.job import SketchInputError
+from mross_shared.messages import RoiBox
 
 
-def clip_rois(rois: list[Roi], width: int, height: int) -> tuple[list[Roi], list[str]]:
+def clip_rois(rois: list[RoiBox], width: int, height: int) -> tuple[list[RoiBox], list[str]]:
     """ROIs clipped to the photo and snapped to whole pixels, plus one note per clipped ROI.
 
     Raises:
-        SketchInputError: an ROI is not finite, has no area, or lies wholly outside the photo.
+        SketchInputError: an ROI covers less than a pixel of the photo.
     """
     clipped, notes = [], []
     for number, roi in enumerate(rois, start=1):
-        values = (roi.x, roi.y, roi.width, roi.height)
-        if not all(math.isfinite(v) for v in values):
-            raise SketchInputError(f"ROI {number} has a coordinate that is not a finite number")
-        if roi.width <= 0 or roi.height <= 0:
-            raise SketchInputError(f"ROI {number} ({_describe(roi)}) has zero area")
         x0, y0, x1, y1 = roi.box
         cx0, cy0 = max(0, math.floor(x0)), max(0, math.floor(y0))
         cx1, cy1 = min(width, math.ceil(x1)), min(height, math.ceil(y1))
@@ -27,9 +26,9 @@ def clip_rois(rois: list[Roi], width: int, height: int) -> tuple[list[Roi], list
             raise SketchInputError(f"ROI {number} ({_describe(roi)}) lies outside the {width}×{height} photo")
         if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
             notes.append(f"ROI {number} reached outside the photo and was clipped to {cx1 - cx0}×{cy1 - cy0} px at ({cx0}, {cy0})")
-        clipped.append(Roi(cx0, cy0, cx1 - cx0, cy1 - cy0))
+        clipped.append(RoiBox(cx0, cy0, cx1 - cx0, cy1 - cy0))
     return clipped, notes
 
 
-def _describe(roi: Roi) -> str:
+def _describe(roi: RoiBox) -> str:
     return f"x={roi.x:g}, y={roi.y:g}, {roi.width:g}×{roi.height:g}"

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from mross_server.engine.shapes import check_shape
+
 # Chord length in output pixels: a 3 px chord on a curve of 10 px radius deviates from it by ~0.1 px.
 CHORD_PX = 3.0
 MAX_CHORDS_PER_STROKE = 1024
@@ -51,8 +53,7 @@ def render(
     Raises:
         ValueError: if the points are not finite or the shapes do not fit.
     """
-    if points.dim() != 4 or points.shape[-2:] != (4, 2):
-        raise ValueError(f"points must have shape [K, N, 4, 2], got {tuple(points.shape)}")
+    check_shape(points, "K,N,4,2", "the control points")
     if not bool(torch.isfinite(points).all()):
         raise ValueError("stroke control points contain NaN or infinite values")
     height, width = (size, size) if isinstance(size, int) else size

@@ -28,7 +28,8 @@ def bezier_points(points: np.ndarray, count: int = SAMPLES) -> np.ndarray:
 
 def stroke_lengths(points: np.ndarray) -> np.ndarray:
     """Arc length [n] of each stroke [n, 4, 2]."""
-    return np.linalg.norm(np.diff(bezier_points(points), axis=1), axis=-1).sum(axis=1)
+    lengths: np.ndarray = np.linalg.norm(np.diff(bezier_points(points), axis=1), axis=-1).sum(axis=1)
+    return lengths
 
 
 def turning_degrees(points: np.ndarray) -> np.ndarray:
@@ -52,7 +53,8 @@ def crosses_itself(points: np.ndarray) -> np.ndarray:
     rel = a[:, None, :, :] - a[:, :, None, :]  # [n, i, j, 2]: a_j - a_i
 
     def cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
+        z: np.ndarray = u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
+        return z
 
     denom = cross(d[:, :, None, :], d[:, None, :, :])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -61,7 +63,8 @@ def crosses_itself(points: np.ndarray) -> np.ndarray:
     hit = (np.abs(denom) > 1e-12) & (s > 0) & (s < 1) & (t > 0) & (t < 1)
     chords = a.shape[1]
     far_apart = np.abs(np.arange(chords)[:, None] - np.arange(chords)[None, :]) > 1
-    return (hit & far_apart).any(axis=(1, 2))
+    crossing: np.ndarray = (hit & far_apart).any(axis=(1, 2))
+    return crossing
 
 
 def knotted(points: np.ndarray) -> np.ndarray:
@@ -77,32 +80,32 @@ def nearness(points: np.ndarray, distance: float) -> np.ndarray:
     Each stroke's length is split into its polyline chords; a chord counts as near stroke j when
     its midpoint lies within `distance` of j's polyline.
     """
-    near, weights = _near_chords(points, distance)
-    share = (near * weights[:, :, None]).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-12)[:, None]
+    share = chord_share(_near_chords(points, distance), points)
     np.fill_diagonal(share, 0.0)
     return share
 
 
 def near_other_share(points: np.ndarray, distance: float) -> np.ndarray:
     """Share of each stroke's length [n] lying within `distance` of any other stroke."""
-    near, weights = _near_chords(points, distance)
+    near = _near_chords(points, distance)
     own = np.arange(len(points))
     near[own, :, own] = False
-    return (near.any(axis=2) * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-12)
+    any_other: np.ndarray = near.sum(axis=2) > 0
+    return chord_share(any_other, points)
 
 
-def _near_chords(points: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Whether chord c of stroke i lies within `distance` of stroke j, [n, m, n] bool, and chord lengths [n, m]."""
+def _near_chords(points: np.ndarray, distance: float) -> np.ndarray:
+    """Whether chord c of stroke i lies within `distance` of stroke j, [n, m, n] bool."""
     count = len(points)
-    mids, weights = _chords(points)
+    mids, _ = _chords(points)
     near = np.zeros((count, SAMPLES - 1, count), dtype=bool)
     if count == 0:
-        return near, weights
+        return near
     tree, per_stroke = _dense_tree(points, distance)
     pairs = cKDTree(mids.reshape(-1, 2)).sparse_distance_matrix(tree, distance, output_type="ndarray")
     chord, sample = pairs["i"], pairs["j"]
     near[chord // (SAMPLES - 1), chord % (SAMPLES - 1), sample // per_stroke] = True
-    return near, weights
+    return near
 
 
 def covered_share(candidates: np.ndarray, points: np.ndarray, distance: float) -> np.ndarray:
@@ -116,13 +119,20 @@ def near_chords(candidates: np.ndarray, points: np.ndarray, distance: float) -> 
     if len(candidates) == 0 or len(points) == 0:
         return np.zeros(mids.shape[:2], dtype=bool)
     tree, _ = _dense_tree(points, distance)
-    return tree.query(mids.reshape(-1, 2), distance_upper_bound=distance)[0].reshape(mids.shape[:2]) <= distance
+    gaps: np.ndarray = tree.query(mids.reshape(-1, 2), distance_upper_bound=distance)[0].reshape(mids.shape[:2])
+    return gaps <= distance
 
 
 def chord_share(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Share [n] of each stroke's length [n, 4, 2] on the chords marked in mask [n, SAMPLES - 1]."""
+    """Share of each stroke's length (strokes [n, 4, 2]) on the chords marked in mask [n, SAMPLES - 1] or [n, SAMPLES - 1, k].
+
+    Returns [n], or [n, k] for a mask with a last axis (one share per column).
+    """
     _, weights = _chords(points)
-    return (weights * mask).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-12)
+    if mask.ndim == 3:
+        weights = weights[:, :, None]
+    share: np.ndarray = (weights * mask).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-12)
+    return share
 
 
 def _chords(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

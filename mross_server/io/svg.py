@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 from lxml import etree
-from mross_shared.layers import layer_label, layer_stroke_indices, layer_visible
 
 from mross_server.job import RoundResult
+from mross_shared.layers import layer_label, layer_stroke_indices, layer_visible
 
 SVG_NS = "http://www.w3.org/2000/svg"
 INKSCAPE_NS = "http://www.inkscape.org/namespaces/inkscape"
@@ -40,10 +40,9 @@ def round_layers(rounds: tuple[RoundResult, ...] | list[RoundResult], mode: str,
     layers = []
     for result in rounds:
         keep = layer_stroke_indices(mode, len(result.points), result.added)
-        roi_number = None if result.roi is None else result.index - 1
         layers.append(
             StrokeLayer(
-                layer_label(result.index, len(keep), roi_number),
+                layer_label(result.index, len(keep)),
                 result.points[keep],
                 result.half_widths[keep],
                 color,
@@ -85,7 +84,8 @@ def to_svg(layers: list[StrokeLayer], width: int, height: int) -> bytes:
                 style=f"stroke-width:{2 * float(half_width):.3g}",
                 **{"stroke-linecap": "round", "stroke-linejoin": "round"},
             )
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    document: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return document
 
 
 def write_svg(path: Path, layers: list[StrokeLayer], width: int, height: int) -> None:
@@ -104,7 +104,7 @@ def read_svg(path: Path) -> tuple[int, int, list[StrokeLayer]]:
     if view_box:
         _, _, width, height = (float(v) for v in view_box.replace(",", " ").split())
     else:
-        width, height = (float(re.match(_NUMBER, root.get(a, "0")).group()) for a in ("width", "height"))
+        width, height = (_leading_number(root.get(a, "0")) for a in ("width", "height"))
     layers = []
     for group in [root, *root.iter(f"{{{SVG_NS}}}g")]:
         paths = group.findall(f"{{{SVG_NS}}}path")
@@ -120,5 +120,12 @@ def read_svg(path: Path) -> tuple[int, int, list[StrokeLayer]]:
 
 def _stroke_width(path: etree._Element) -> float:
     style = dict(item.split(":", 1) for item in path.get("style", "").split(";") if ":" in item)
-    raw = style.get("stroke-width") or path.get("stroke-width") or "1"
-    return float(re.match(_NUMBER, raw.strip()).group())
+    return _leading_number(style.get("stroke-width") or path.get("stroke-width") or "1")
+
+
+def _leading_number(text: str) -> float:
+    """The number a length such as '600px' or ' 2.5' starts with; ValueError when it starts with none."""
+    match = re.match(_NUMBER, text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a length")
+    return float(match.group())

@@ -15,6 +15,7 @@ import argparse
 import importlib.metadata
 import ipaddress
 import logging
+import math
 import os
 import secrets
 import signal
@@ -26,12 +27,12 @@ from pathlib import Path
 
 import zmq
 
-from mross_server.serve.curve import CurveKeys, CurveSetupError, load_server_keys, make_keypair
-from mross_server.io.photo import MAX_PIXELS
+from mross_server.io.photo import PILLOW_HARD_LIMIT
 from mross_server.job import SketchInputError
+from mross_server.serve.curve import CurveKeys, CurveSetupError, load_server_keys, make_keypair
 from mross_server.serve.server import ServerConfig, SketchServer
 from mross_shared import connection
-from mross_shared.messages import Limits
+from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, Limits
 
 EXIT_USAGE = 2
 COMMANDS = ("run", "keygen")
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mross-server %(levelname)s: %(message)s")
     try:
-        return args.command(args)
+        return int(args.command(args))
     except SetupError as error:
         print(f"mross-server: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -66,13 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=_port, default=0, help="TCP port (default: a free one, written to the connection file)")
     run.add_argument("--connection-file", type=Path, help=f"where to write the connection file (default {connection.default_path()})")
     run.add_argument("--idle-exit", type=_positive(float), metavar="SECONDS", help="exit after this long with no job and no message")
-    run.add_argument("--client-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="cancel a job whose client sent nothing for this long (default 10)")
+    run.add_argument(
+        "--client-timeout", type=_positive(float), default=10.0, metavar="SECONDS",
+        help="cancel a job whose client sent nothing for this long (default 10)",
+    )
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--clip-weights", type=Path, help="CLIP checkpoint file or directory (RN101.pt)")
     run.add_argument("--curve-keys", type=Path, metavar="DIR", help="directory holding server.key_secret (from `mross-server keygen DIR --name server`)")
     run.add_argument("--allow", type=Path, metavar="DIR", help="directory of authorised client public keys (*.key)")
     run.add_argument("--max-queue", type=_positive(int), default=32, help="jobs that may wait at once (default 32)")
-    run.add_argument("--max-image-pixels", type=_positive(int), default=MAX_PIXELS, help=f"largest photo accepted, width × height (default {MAX_PIXELS:,})")
+    run.add_argument(
+        "--max-image-pixels", type=_positive(int, PILLOW_HARD_LIMIT), default=DEFAULT_MAX_IMAGE_PIXELS,
+        help=f"largest photo accepted, width × height (default {DEFAULT_MAX_IMAGE_PIXELS:,}; at most {PILLOW_HARD_LIMIT:,})",
+    )
 
     keygen = commands.add_parser("keygen", help="make a CurveZMQ key pair (NAME.key public, NAME.key_secret private)")
     keygen.set_defaults(command=_keygen)
@@ -81,16 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    """An argparse type: a number of `kind` above zero."""
+def _positive(kind: type[int] | type[float], most: float = math.inf) -> Callable[[str], int | float]:
+    """An argparse type: a number of `kind` above zero and at most `most`."""
 
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
             value = 0
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a number above 0, not {text!r}")
+        if not 0 < value <= most:
+            bound = "" if math.isinf(most) else f" and at most {most:,}"
+            raise argparse.ArgumentTypeError(f"expected a number above 0{bound}, not {text!r}")
         return value
 
     return parse
@@ -122,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     from mross_server.engine.pipeline import SketchEngine
 
     try:
-        engine = SketchEngine(device=args.device, clip_weights=args.clip_weights)
+        engine = SketchEngine(device=args.device, clip_weights=args.clip_weights, max_image_pixels=args.max_image_pixels)
     except (SketchInputError, WeightsError) as error:
         raise SetupError(str(error)) from None
     key = secrets.token_bytes(32)

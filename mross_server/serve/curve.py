@@ -14,6 +14,8 @@ from pathlib import Path
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
+from mross_shared import connection
+
 SERVER_KEY_NAME = "server"
 
 
@@ -46,15 +48,12 @@ def load_server_keys(key_dir: Path, allow_dir: Path) -> CurveKeys:
         CurveSetupError: a file or directory is missing, or the allow-list holds no client key.
     """
     secret_file = key_dir / f"{SERVER_KEY_NAME}.key_secret"
-    try:
-        public, secret = zmq.auth.load_certificate(secret_file)
-    except (OSError, ValueError):
-        public, secret = b"", None
-    if not secret:
+    pair = connection.load_key_pair(secret_file)
+    if pair is None:
         raise CurveSetupError(f"no server key pair at {secret_file} — make one with `mross-server keygen {key_dir} --name {SERVER_KEY_NAME}`")
     if not allow_dir.is_dir() or not any(allow_dir.glob("*.key")):
         raise CurveSetupError(f"the allow-list {allow_dir} holds no client public keys (*.key) — copy each client's .key file there")
-    return CurveKeys(public, secret, allow_dir)
+    return CurveKeys(*pair, allow_dir)
 
 
 def secure(socket: zmq.Socket[bytes], keys: CurveKeys) -> ThreadAuthenticator:

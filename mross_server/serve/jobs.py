@@ -5,6 +5,7 @@ Owned by the I/O thread alone; the worker only ever sees a Job's cancel Event.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -29,6 +30,44 @@ class JobRecord:
     state: JobState = JobState.QUEUED
     progress: ProgressUpdate | None = None
     progress_pending: bool = False
+
+    def mark_running(self) -> None:
+        """The worker picked the job up; a job already being cancelled stays `cancelling`."""
+        if self.state is JobState.QUEUED:
+            self.state = JobState.RUNNING
+
+    def request_cancel(self) -> bool:
+        """Ask the job to stop. True when it ends at once (it was still queued); a running job becomes
+        `cancelling` until the worker notices, within one iteration."""
+        self.job.cancel.set()
+        if self.state is JobState.RUNNING:
+            self.state = JobState.CANCELLING
+        return self.state is JobState.QUEUED
+
+    def note_progress(self, progress: ProgressUpdate) -> None:
+        """Keep the worker's newest progress until the I/O thread sends it (bursts are coalesced)."""
+        self.progress = progress
+        self.progress_pending = True
+
+    @property
+    def unfinished(self) -> bool:
+        """Queued or running, and not yet asked to stop."""
+        return self.state in (JobState.QUEUED, JobState.RUNNING)
+
+    def heartbeat(self, queue_position: int, now: float) -> ProgressUpdate:
+        """A `progress` for a job with nothing new to say: its newest progress (or its place in the
+        queue before the first), with its current state and elapsed time."""
+        elapsed = now - self.job.submitted_at
+        if self.progress is None:
+            return ProgressUpdate(self.job.job_id, self.state, queue_position, 0, 0, 0, 0, None, None, None, elapsed)
+        return dataclasses.replace(self.progress, state=self.state, elapsed_s=elapsed)
+
+    def take_progress(self) -> ProgressUpdate | None:
+        """The progress not yet sent, stamped with the job's current state; None when there is none."""
+        if not self.progress_pending or self.progress is None:
+            return None
+        self.progress_pending = False
+        return dataclasses.replace(self.progress, state=self.state)
 
 
 class JobTable:

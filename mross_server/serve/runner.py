@@ -8,23 +8,21 @@ the I/O thread wakes at once. Cancelling is a threading.Event the pipeline polls
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import queue
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import zmq
-from PIL import Image, UnidentifiedImageError
 
-from mross_server.job import Progress, Roi, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_server.io.photo import PhotoTooLarge, UnreadablePhoto, check_photo_size, photo_size
+from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
 from mross_server.serve.wire import done_message, progress_update, round_update, sketch_inputs
 from mross_shared.errors import ErrorCode, ProtocolError
-from mross_shared.messages import Error, JobState, Limits, ServerMessage, Submit
+from mross_shared.messages import Error, JobState, Limits, RoiBox, ServerMessage, Submit
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +30,18 @@ log = logging.getLogger(__name__)
 class Engine(Protocol):
     """What the server needs of `mross_server.engine.pipeline.SketchEngine`."""
 
-    device: object  # a torch.device; only its str() is used (advertised in `hello`)
-    backbones: tuple[str, ...]
+    @property
+    def device(self) -> object:
+        """Where the engine computes (a torch.device); only its str() is used, advertised in `hello`."""
+
+    @property
+    def backbones(self) -> tuple[str, ...]:
+        """Names of the loaded loss networks, advertised in `hello`."""
 
     def sketch(
         self,
         image: bytes,
-        rois: list[Roi],
+        rois: list[RoiBox],
         params: SketchParams,
         *,
         on_progress: Callable[[Progress], None],
@@ -54,7 +57,7 @@ class Job:
 
     job_id: str
     image: bytes
-    rois: tuple[Roi, ...]
+    rois: tuple[RoiBox, ...]
     params: SketchParams
     submitted_at: float
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -69,24 +72,6 @@ class WorkerEvent:
     state: JobState | None = None
 
 
-def photo_size(image: bytes) -> tuple[int, int]:
-    """(width, height) of an encoded photo, read from its header without decoding the pixels.
-
-    Raises:
-        ProtocolError: `bad_image` if Pillow cannot identify it, `image_too_large` for a decompression bomb.
-    """
-    with warnings.catch_warnings():
-        # Pillow warns (on stderr) about large images; the caller applies its own pixel limit.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(image)) as photo:
-                return photo.size
-        except Image.DecompressionBombError:
-            raise ProtocolError(ErrorCode.IMAGE_TOO_LARGE, "the image has far too many pixels to decode safely") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            raise ProtocolError(ErrorCode.BAD_IMAGE, "the image is not a format the server can read (PNG, JPEG, WebP, …)") from None
-
-
 def prepare_job(submit: Submit, limits: Limits, now: float) -> Job:
     """Check a submitted job against the server's limits and turn it into a Job.
 
@@ -94,11 +79,12 @@ def prepare_job(submit: Submit, limits: Limits, now: float) -> Job:
         ProtocolError: `limit_exceeded`, `bad_image` or `image_too_large`.
     """
     limits.check_submit(submit)
-    width, height = photo_size(submit.image)
-    if width * height > limits.max_image_pixels:
-        raise ProtocolError(
-            ErrorCode.IMAGE_TOO_LARGE, f"the image has {width}×{height} pixels; this server accepts at most {limits.max_image_pixels:,}"
-        )
+    try:
+        check_photo_size(*photo_size(submit.image), limits.max_image_pixels)
+    except PhotoTooLarge as error:
+        raise ProtocolError(ErrorCode.IMAGE_TOO_LARGE, str(error)) from None
+    except UnreadablePhoto:
+        raise ProtocolError(ErrorCode.BAD_IMAGE, "the image is not a format the server can read (PNG, JPEG, WebP, …)") from None
     rois, params = sketch_inputs(submit)
     return Job(submit.job_id, submit.image, tuple(rois), params, now)
 

@@ -10,7 +10,6 @@ one log line and an `error` reply, never a traceback; a rejected CURVE key gets 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import threading
@@ -24,8 +23,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from mross_server.serve.curve import CurveKeys, secure
-from mross_server.serve.runner import Engine, JobRunner, WorkerEvent, prepare_job
 from mross_server.serve.jobs import JobRecord, JobTable
+from mross_server.serve.runner import Engine, JobRunner, WorkerEvent, prepare_job
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import (
     CLIENT_MESSAGES,
@@ -91,7 +90,7 @@ class SketchServer:
         # The application never sees a rejected CURVE handshake; the socket monitor does.
         self._auth_failures = self._router.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         self._router.bind(config.endpoint)
-        self.endpoint: str = self._router.last_endpoint.decode()
+        self.endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
         wake_endpoint = f"inproc://mross-wake-{uuid.uuid4().hex}"
         self._wake = self._context.socket(zmq.PAIR)
         self._wake.linger = 0
@@ -248,20 +247,18 @@ class SketchServer:
         if event.state in _FINAL_STATES:
             self._finish(record, event.message, event.state)
         elif event.state is JobState.RUNNING:
-            if record.state is JobState.QUEUED:
-                record.state = JobState.RUNNING
+            record.mark_running()
             log.info("job %s started", record.job.job_id)
         elif isinstance(event.message, ProgressUpdate):
-            record.progress = event.message
-            record.progress_pending = True
+            record.note_progress(event.message)
         elif event.message is not None:
             self._flush_progress(record)
             self._send_to_job(record, event.message)
 
     def _flush_progress(self, record: JobRecord) -> None:
-        if record.progress_pending and record.progress is not None:
-            record.progress_pending = False
-            self._send_to_job(record, dataclasses.replace(record.progress, state=record.state))
+        progress = record.take_progress()
+        if progress is not None:
+            self._send_to_job(record, progress)
 
     def _finish(self, record: JobRecord, message: ServerMessage | None, state: JobState) -> None:
         self._flush_progress(record)
@@ -279,18 +276,12 @@ class SketchServer:
         for record in self._jobs.records():
             if now - record.last_sent < HEARTBEAT_S:
                 continue
-            job_id = record.job.job_id
-            elapsed = now - record.job.submitted_at
-            if record.progress is None:
-                beat = ProgressUpdate(job_id, record.state, self._jobs.queue_position(job_id), 0, 0, 0, 0, None, None, None, elapsed)
-            else:
-                beat = dataclasses.replace(record.progress, state=record.state, elapsed_s=elapsed)
-            self._send_to_job(record, beat)
+            self._send_to_job(record, record.heartbeat(self._jobs.queue_position(record.job.job_id), now))
 
     def _cancel_silent_clients(self, now: float) -> None:
         timeout = self._config.client_timeout_s
         for record in self._jobs.records():
-            if record.state in (JobState.QUEUED, JobState.RUNNING) and now - record.last_seen > timeout:
+            if record.unfinished and now - record.last_seen > timeout:
                 log.warning("job %s: no message from client %s for %.0f s; cancelling", record.job.job_id, _label(record.peer), timeout)
                 self._cancel(record, notify=True)
 
@@ -302,12 +293,9 @@ class SketchServer:
 
     def _cancel(self, record: JobRecord, notify: bool) -> None:
         """Stop a job: a queued one ends now (with an `error cancelled` if `notify`), a running one within an iteration."""
-        record.job.cancel.set()
-        if record.state is JobState.QUEUED:
+        if record.request_cancel():
             message = Error(ErrorCode.CANCELLED, f"job {record.job.job_id} was cancelled", record.job.job_id)
             self._finish(record, message if notify else None, JobState.CANCELLED)
-        elif record.state is JobState.RUNNING:
-            record.state = JobState.CANCELLING
 
     def _send_to_job(self, record: JobRecord, message: ServerMessage) -> None:
         record.last_sent = time.monotonic()
@@ -326,7 +314,7 @@ class SketchServer:
 
     def _client_gone(self, peer: bytes) -> None:
         for record in self._jobs.records():
-            if record.peer == peer and record.state in (JobState.QUEUED, JobState.RUNNING):
+            if record.peer == peer and record.unfinished:
                 log.warning("job %s: client %s disconnected; cancelling", record.job.job_id, _label(peer))
                 self._cancel(record, notify=False)
 

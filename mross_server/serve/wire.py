@@ -8,20 +8,19 @@ from the `d` strings, so the CLI writes the same layered SVG as a local run.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from mross_server.job import Progress, Roi, RoundResult, SketchParams, SketchResult
 from mross_server.io.svg import parse_path_data, path_data
+from mross_server.job import Progress, RoundResult, SketchParams, SketchResult
 from mross_shared.messages import Done, JobState, ProgressUpdate, RoiBox, RoundUpdate, StrokePath, Submit
 
 
-def sketch_inputs(submit: Submit) -> tuple[list[Roi], SketchParams]:
+def sketch_inputs(submit: Submit) -> tuple[list[RoiBox], SketchParams]:
     """The pipeline's ROIs and parameters for a submitted job."""
-    return [Roi(**dataclasses.asdict(box)) for box in submit.rois], submit.params
+    return list(submit.rois), submit.params
 
 
 def progress_update(job_id: str, progress: Progress, elapsed_s: float) -> ProgressUpdate:
@@ -51,7 +50,7 @@ def round_update(job_id: str, result: RoundResult) -> RoundUpdate:
         job_id=job_id,
         index=result.index,
         rounds=result.rounds,
-        roi=None if result.roi is None else RoiBox(**dataclasses.asdict(result.roi)),
+        roi=result.roi,
         paths=paths,
         added=tuple(int(i) for i in result.added),
         loss=_finite(result.loss),
@@ -94,7 +93,7 @@ def round_result(update: RoundUpdate) -> RoundResult:
     return RoundResult(
         index=update.index,
         rounds=update.rounds,
-        roi=None if update.roi is None else Roi(**dataclasses.asdict(update.roi)),
+        roi=update.roi,
         points=points,
         half_widths=np.array([path.width / 2.0 for path in update.paths]),
         added=update.added,

@@ -62,6 +62,18 @@ def default_client_keys() -> Path:
     return config_dir() / f"{CLIENT_KEY_NAME}.key_secret"
 
 
+def load_key_pair(path: Path) -> tuple[bytes, bytes] | None:
+    """The (public, secret) Z85 CurveZMQ keys of a `.key_secret` file (`mross-server keygen`), or None
+    when the file is missing, unreadable or holds no secret key."""
+    import zmq.auth  # only CURVE users need it; the rest of this module is standard library
+
+    try:
+        public, secret = zmq.auth.load_certificate(path)
+    except (OSError, ValueError):
+        return None
+    return (public, secret) if secret else None
+
+
 def write(info: ConnectionInfo, path: Path | None = None) -> Path:
     """Write `info` atomically to `path` (default location if None), readable by the owner only."""
     target = Path(path) if path else default_path()

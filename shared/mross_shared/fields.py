@@ -15,11 +15,14 @@ import types
 import typing
 from collections.abc import Mapping
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mross_shared.errors import ErrorCode, ProtocolError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def bad_field(message: str) -> ProtocolError:
@@ -28,7 +31,7 @@ def bad_field(message: str) -> ProtocolError:
 
 
 @functools.cache
-def field_types(cls: type) -> Mapping[str, Any]:
+def field_types(cls: type[DataclassInstance]) -> Mapping[str, Any]:
     """Each field of dataclass `cls` and its resolved annotation, in declaration order.
 
     Cached because resolving annotations is most of the cost of converting a 1000-stroke round.
@@ -37,7 +40,7 @@ def field_types(cls: type) -> Mapping[str, Any]:
     return types.MappingProxyType({f.name: hints[f.name] for f in dataclasses.fields(cls)})
 
 
-def binary_fields(cls: type) -> list[str]:
+def binary_fields(cls: type[DataclassInstance]) -> list[str]:
     """Names of `cls`'s fields annotated `bytes`, in declaration order (they become binary frames)."""
     return [name for name, annotation in field_types(cls).items() if annotation is bytes]
 
@@ -102,7 +105,7 @@ def _convert(annotation: Any, value: object, path: str) -> Any:
         if not isinstance(value, list):
             raise bad_field(f"field '{path}' must be a list")
         return tuple(_convert(args[0], item, f"{path}[{index}]") for index, item in enumerate(value))
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return from_json(annotation, value, where=path)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         try:

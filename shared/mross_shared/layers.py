@@ -10,10 +10,14 @@ from __future__ import annotations
 LAYER_MODES = ("snapshot", "delta")
 
 
-def layer_label(index: int, strokes: int, roi_number: int | None) -> str:
-    """'MROSS round 2 — 14 strokes (ROI 1)'; round 1 covers the whole image."""
-    where = "whole image" if roi_number is None else f"ROI {roi_number}"
-    return f"MROSS round {index} — {strokes} stroke{'s' if strokes != 1 else ''} ({where})"
+def round_region(index: int) -> str:
+    """What round `index` (1-based) sketches: 'whole image' for round 1, 'ROI k' for round k + 1."""
+    return "whole image" if index == 1 else f"ROI {index - 1}"
+
+
+def layer_label(index: int, strokes: int) -> str:
+    """'MROSS round 2 — 14 strokes (ROI 1)'."""
+    return f"MROSS round {index} — {strokes} stroke{'s' if strokes != 1 else ''} ({round_region(index)})"
 
 
 def layer_stroke_indices(mode: str, total: int, added: tuple[int, ...] | list[int]) -> list[int]:

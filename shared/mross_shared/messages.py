@@ -10,6 +10,7 @@ Bump `PROTOCOL_VERSION` for any change a peer of the previous version would misr
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -20,6 +21,10 @@ from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.fields import bad_field
 
 PROTOCOL_VERSION = 1
+#: Largest ROI coordinate or size in pixels: beyond any photo the server decodes, far below float overflow.
+MAX_COORDINATE = 1e7
+#: The largest photo (width × height) a server accepts unless its operator says otherwise.
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Preset and init names, and objective expressions such as "ink + 0.2*vgg".
@@ -71,7 +76,7 @@ class Limits:
     frames; `max_image_pixels` to the decoded photo (width * height).
     """
 
-    max_image_pixels: int = 64_000_000
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_frames: int = 8
     max_frame_bytes: int = 64 * 2**20
     max_total_bytes: int = 65 * 2**20
@@ -99,7 +104,11 @@ class Limits:
 
 @dataclass(frozen=True)
 class RoiBox:
-    """A region of interest in photo pixels: top-left corner and size."""
+    """A region of interest in photo pixels: top-left corner and size.
+
+    The corner may lie outside the photo (the engine clips the box to it and says so); every value
+    must be a finite number no larger than MAX_COORDINATE in size, and the size must be positive.
+    """
 
     x: float
     y: float
@@ -107,8 +116,15 @@ class RoiBox:
     height: float
 
     def __post_init__(self) -> None:
-        _check_non_negative(x=self.x, y=self.y)
+        for name in ("x", "y", "width", "height"):
+            value = getattr(self, name)
+            _check(math.isfinite(value) and abs(value) <= MAX_COORDINATE, f"an ROI's {name} must be a finite number of at most {MAX_COORDINATE:g} pixels")
         _check(self.width > 0 and self.height > 0, "an ROI's width and height must be positive")
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """The region as (x0, y0, x1, y1)."""
+        return (self.x, self.y, self.x + self.width, self.y + self.height)
 
 
 @dataclass(frozen=True)

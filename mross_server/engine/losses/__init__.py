@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from mross_server.engine.losses.augment import PairBatch, make_pairs
+from mross_server.engine.shapes import check_shape
 
 #: CLIPasso's augmented pairs per step (plus the plain pair: 5 pairs).
 N_AUG = 4
@@ -41,8 +42,7 @@ class WeightedLoss:
 
     def set_target(self, target: Tensor) -> None:
         """Hand the target [1, 3, H, W] in [0, 1] to every term (each caches its plain-pair features)."""
-        if target.dim() != 4 or target.shape[:2] != (1, 3):
-            raise ValueError(f"the target must be one RGB image [1, 3, H, W], got {list(target.shape)}.")
+        check_shape(target, "1,3,H,W", "the target")
         self._target = target.detach()
         for _, term in self.terms:
             term.set_target(self._target)
@@ -52,4 +52,7 @@ class WeightedLoss:
         if self._target is None:
             raise RuntimeError("WeightedLoss.set_target must be called before evaluating the loss.")
         pairs = make_pairs(sketch, self._target, self.n_aug if augment else 0, generator)
-        return sum(weight * term(pairs) for weight, term in self.terms)
+        total = sketch.new_zeros(sketch.shape[0])
+        for weight, term in self.terms:
+            total = total + weight * term(pairs)
+        return total

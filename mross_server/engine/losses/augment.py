@@ -8,6 +8,8 @@ import torch
 from kornia.geometry.transform import get_perspective_transform, warp_perspective
 from torch import Tensor
 
+from mross_server.engine.shapes import check_shape
+
 DISTORTION = 0.5
 CROP_SCALE = (0.8, 1.0)
 
@@ -50,10 +52,7 @@ def make_pairs(
     like the canvas. Draws come from `generator` (torch's default one when None), so a seeded generator
     gives the same pairs. Differentiable w.r.t. `sketch`.
     """
-    if sketch.dim() != 4 or sketch.shape[1] != 3:
-        raise ValueError(f"sketches must be [K, 3, H, W], got {list(sketch.shape)}.")
-    if target.shape != (1, *sketch.shape[1:]):
-        raise ValueError(f"the target must be [1, 3, H, W] matching the sketches, got {list(target.shape)}.")
+    check_shape(target, "1,3,H,W", "the target", check_shape(sketch, "K,3,H,W", "the sketches"))
     if n_aug < 0:
         raise ValueError(f"the number of augmentations must be >= 0, got {n_aug}.")
     if n_aug == 0:

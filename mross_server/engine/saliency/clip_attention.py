@@ -8,6 +8,7 @@ from open_clip.transformer import VisionTransformer
 from torch import Tensor
 
 from mross_server.engine.losses.clip import clip_input
+from mross_server.engine.shapes import check_shape
 
 TEMPERATURE = 0.3
 
@@ -42,11 +43,10 @@ def clip_saliency(visual: VisionTransformer, image: Tensor) -> Tensor:
     The class token's attention to the patches, averaged over heads and all blocks, upsampled
     bicubically from the g x g patch grid to H x W and min-max normalized.
     """
-    if image.dim() != 4 or image.shape[:2] != (1, 3):
-        raise ValueError(f"saliency takes one RGB image [1, 3, H, W], got {list(image.shape)}.")
-    _, attention = vit_attention(visual, clip_input(image, visual))
+    check_shape(image, "1,3,H,W", "the image for saliency")
+    _, attention = vit_attention(visual, clip_input(image, visual.image_size))
     to_patches = attention[:, 0, 0, 1:].mean(dim=0)
-    grid = int(round(to_patches.numel() ** 0.5))
+    grid = round(to_patches.numel() ** 0.5)
     upsampled = F.interpolate(to_patches.view(1, 1, grid, grid), size=image.shape[-2:], mode="bicubic")[0, 0]
     low, high = upsampled.min(), upsampled.max()
     return (upsampled - low) / (high - low).clamp_min(torch.finfo(upsampled.dtype).tiny)
@@ -65,9 +65,7 @@ def sample_salient_points(
     without replacement with probability softmax(p / temperature); when fewer than `n` such pixels
     exist, the rest are drawn uniformly from the other pixels. Deterministic for a seeded CPU generator.
     """
-    if saliency.shape != edge_mask.shape or saliency.dim() != 2:
-        shapes = f"{list(saliency.shape)} and {list(edge_mask.shape)}"
-        raise ValueError(f"saliency and edge mask must both be [H, W], got {shapes}.")
+    check_shape(edge_mask, "H,W", "the edge mask", check_shape(saliency, "H,W", "the saliency map"))
     height, width = saliency.shape
     if not 0 < n <= height * width:
         raise ValueError(f"can draw between 1 and {height * width} points from a {width}x{height} map, not {n}.")

@@ -1,0 +1,92 @@
+"""Clean strokes: knots, doubled strokes and stubs are found and repaired, the count never changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mross_server.engine.hygiene import HygieneRules, find_issues, tidy_strokes
+from mross_server.engine.joints import find_joints, snap_joints
+from mross_server.engine.stroke_geometry import covered_share, crosses_itself, knotted, near_other_share, nearness, stroke_lengths, turning_degrees
+
+RULES = HygieneRules(stub_length=6.0, near=4.5)
+
+
+def line(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """A straight cubic [4, 2] from (x0, y0) to (x1, y1)."""
+    start, end = np.array([x0, y0]), np.array([x1, y1])
+    return np.stack([start, start + (end - start) / 3, start + 2 * (end - start) / 3, end])
+
+
+LOOP = np.array([[0.0, 0.0], [40.0, 40.0], [-40.0, 40.0], [5.0, 0.0]])  # crosses itself near its start
+CURL = np.array([[60.0, 60.0], [100.0, 20.0], [100.0, 100.0], [100.0, 60.0]])  # turns a lot without crossing
+ARC = np.array([[0.0, 0.0], [0.0, 20.0], [30.0, 20.0], [30.0, 0.0]])  # a plain arch: 180°
+
+
+def test_geometry_of_simple_strokes():
+    strokes = np.stack([line(0, 0, 30, 0), LOOP, ARC])
+    assert stroke_lengths(strokes)[0] == np.float64(30.0)
+    turns = turning_degrees(strokes)
+    assert turns[0] < 1 and 170 < turns[2] < 190
+    assert crosses_itself(strokes).tolist() == [False, True, False]
+    assert knotted(strokes).tolist() == [False, True, False]
+
+
+def test_side_by_side_strokes_are_near_and_crossing_ones_are_not():
+    strokes = np.stack([line(0, 0, 60, 0), line(0, 2, 60, 2), line(30, -30, 30, 30)])
+    share = nearness(strokes, 4.5)
+    assert share[0, 1] > 0.95 and share[1, 0] > 0.95
+    assert share[2, 0] < 0.2 and share[0, 2] < 0.2
+    assert near_other_share(strokes, 4.5)[2] < 0.2
+    assert covered_share(strokes[2:], strokes[:1], 4.5)[0] < 0.2
+
+
+def test_a_knot_is_straightened_along_its_chord_or_moved_to_a_spare():
+    far_knot = np.array([[0.0, 0.0], [80.0, 60.0], [-40.0, 60.0], [40.0, 0.0]])  # chord 40: long enough to straighten
+    assert knotted(far_knot[None])[0]
+    strokes = np.stack([line(0, 100, 60, 100), far_knot, LOOP + np.array([200.0, 0.0])])  # the last one's chord is a stub
+    spares = [np.stack([line(100, 150, 160, 150)])]
+    repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.zeros(3, dtype=int), spares, RULES)
+    assert changed.tolist() == [False, True, True] and not knotted(repaired).any()
+    assert np.allclose(repaired[1, [0, 3]], far_knot[[0, 3]]), "straightened between its own ends"
+    assert np.allclose(repaired[2], spares[0][0]), "a knot too short to straighten moves to the spare"
+
+
+def test_of_two_strokes_tracing_one_line_one_moves_to_an_undrawn_spare():
+    strokes = np.stack([line(0, 0, 60, 0), line(5, 2, 55, 2), line(0, 50, 60, 50)])
+    spares = [np.stack([line(0, 1, 60, 1), line(0, 50, 60, 51), line(0, 90, 60, 90)])]  # only the last is undrawn
+    issues = find_issues(strokes, RULES)
+    assert issues.doubled.tolist() == [False, True, False], "the shorter, more redundant one of the pair"
+    repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.zeros(3, dtype=int), spares, RULES)
+    assert changed.tolist() == [False, True, False]
+    assert np.allclose(repaired[1], spares[0][2])
+    assert not find_issues(repaired, RULES).any.any()
+
+
+def test_stubs_move_to_spares_of_their_own_round_and_frozen_strokes_never_change():
+    strokes = np.stack([line(0, 0, 3, 0), line(50, 0, 52, 0), line(0, 40, 60, 40)])
+    spares = [np.stack([line(0, 80, 60, 80)]), np.stack([line(100, 0, 100, 60)])]
+    movable = np.array([False, True, True])
+    repaired, changed = tidy_strokes(strokes, movable, np.array([0, 1, 1]), spares, RULES)
+    assert changed.tolist() == [False, True, False] and len(repaired) == 3
+    assert np.array_equal(repaired[0], strokes[0]), "a frozen stub stays"
+    assert np.allclose(repaired[1], spares[1][0]), "round 2's stub takes round 2's spare"
+
+
+def test_with_no_spare_left_a_stub_stays_and_the_count_is_kept():
+    strokes = np.stack([line(0, 0, 3, 0), line(0, 40, 60, 40)])
+    repaired, changed = tidy_strokes(strokes, np.ones(2, dtype=bool), np.zeros(2, dtype=int), [np.zeros((0, 4, 2))], RULES)
+    assert not changed.any() and np.array_equal(repaired, strokes)
+
+
+def test_joined_strokes_snap_back_together_and_a_frozen_end_holds():
+    strokes = np.stack([line(0, 0, 30, 0), line(30, 0, 60, 10), line(100, 0, 130, 0)])
+    joints = find_joints(strokes)
+    assert joints.tolist() == [[1, 2]], "the end of stroke 0 meets the start of stroke 1"
+    moved = torch.tensor(strokes, dtype=torch.float32)[None].repeat(2, 1, 1, 1)
+    moved[:, 0, 3] += torch.tensor([2.0, -2.0])
+    both = snap_joints(moved, torch.from_numpy(joints), torch.tensor([True, True, True]))
+    assert torch.allclose(both[:, 0, 3], both[:, 1, 0]) and torch.allclose(both[0, 0, 3], torch.tensor([31.0, -1.0]))
+    assert torch.allclose(both[:, 0, 2] - moved[:, 0, 2], both[:, 0, 3] - moved[:, 0, 3]), "the tangent moves with its end"
+    held = snap_joints(moved, torch.from_numpy(joints), torch.tensor([True, False, True]))
+    assert torch.allclose(held[:, 0, 3], moved[:, 1, 0]) and torch.equal(held[:, 1], moved[:, 1])
