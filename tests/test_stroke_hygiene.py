@@ -41,15 +41,16 @@ def test_side_by_side_strokes_are_near_and_crossing_ones_are_not():
     assert covered_share(strokes[2:], strokes[:1], 4.5)[0] < 0.2
 
 
-def test_a_knot_is_straightened_along_its_chord_or_moved_to_a_spare():
-    far_knot = np.array([[0.0, 0.0], [80.0, 60.0], [-40.0, 60.0], [40.0, 0.0]])  # chord 40: long enough to straighten
-    assert knotted(far_knot[None])[0]
-    strokes = np.stack([line(0, 100, 60, 100), far_knot, LOOP + np.array([200.0, 0.0])])  # the last one's chord is a stub
-    spares = [np.stack([line(100, 150, 160, 150)])]
+def test_a_knot_moves_to_an_undrawn_spare_and_with_none_left_is_straightened():
+    knot = np.array([[0.0, 0.0], [80.0, 60.0], [-40.0, 60.0], [40.0, 0.0]])
+    assert knotted(knot[None])[0]
+    strokes = np.stack([line(0, 100, 60, 100), knot, LOOP + np.array([200.0, 0.0])])
+    spares = [np.stack([line(0, 100, 60, 101), line(100, 150, 160, 150)])]  # the first is drawn already
     repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.zeros(3, dtype=int), spares, RULES)
     assert changed.tolist() == [False, True, True] and not knotted(repaired).any()
-    assert np.allclose(repaired[1, [0, 3]], far_knot[[0, 3]]), "straightened between its own ends"
-    assert np.allclose(repaired[2], spares[0][0]), "a knot too short to straighten moves to the spare"
+    assert np.allclose(repaired[1], spares[0][1]), "the best undrawn spare"
+    assert np.allclose(repaired[2, [0, 3]], strokes[2, [0, 3]]), "no spare left: straightened between its own ends"
+    assert np.allclose(repaired[2, 1], strokes[2, 0] + (strokes[2, 3] - strokes[2, 0]) / 3)
 
 
 def test_of_two_strokes_tracing_one_line_one_moves_to_an_undrawn_spare():

@@ -62,10 +62,11 @@ def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length:
         min_length: contours shorter than this are dropped: as strokes they would be stubs.
         max_gap: contours whose ends are this close (pixels) and point into one another are linked.
 
-    A piece's score is its mean importance (boundary strength × salience) times its contour's
-    importance-weighted length: the pieces of a long, strong, salient outline come first and
-    together, so the outline is drawn whole; the weak stretches of an outline rank below its
-    strong ones; short texture contours come last.
+    A piece's score is the square of its mean importance (boundary strength × salience) times the
+    square root of its contour's importance-weighted length: strong outlines of the subject come
+    first, the pieces of one long outline rank close together so it is drawn whole, and short
+    texture contours come last. (Importance alone let long background outlines, a shelf's edge,
+    outrank the subject's; the contour's weight alone left the subject's fragmented outlines last.)
     """
     importance = boundaries.importance
     contours = [c for c in link_chains(trace_chains(boundaries.lines), max_gap) if _arc_length(c) >= min_length]
@@ -75,7 +76,7 @@ def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length:
         weights = [float(importance[samples[:, 1].astype(int), samples[:, 0].astype(int)].mean()) for _, samples, _ in parts]
         weight_of_contour = sum(w * length for w, (_, _, length) in zip(weights, parts))
         for weight, (cubic, _, length) in zip(weights, parts):
-            pieces.append(ContourPiece(cubic, length, weight * weight_of_contour, index))
+            pieces.append(ContourPiece(cubic, length, weight * weight * np.sqrt(weight_of_contour), index))
     pieces.sort(key=lambda p: -p.score)
     return EdgeAnalysis(boundaries, tuple(pieces))
 

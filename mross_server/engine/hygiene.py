@@ -5,14 +5,12 @@ not forbid them (a loop of ink near a contour still scores), so the pipeline cal
 every few optimization steps and once at the end of each round. It works on control points
 alone, so it serves every preset and objective (offline or CLIP):
 
-- a knot (crosses itself or turns through more than 300°) is straightened along its chord, or,
-  when the chord would be a stub, moved;
-- a stub (shorter than the stub length) is moved;
-- of two strokes tracing one line side by side, the one that runs along the other for most of its
-  length is moved.
-
-"Moved" means replaced by the best-ranked spare stroke of its round (a fitted contour piece) that
-no stroke draws yet; with no spare left, a stub or a doubled stroke stays, a knot is straightened.
+- a knot (crosses itself or turns through more than 300°), a stub (shorter than the stub length)
+  and, of two strokes tracing one line side by side, the one that runs along the other for most
+  of its length, are moved: replaced by the best-ranked spare stroke of their round (a fitted
+  contour piece) that no stroke draws yet;
+- with no spare left, a knot is straightened between its own ends (straightening first would
+  draw its chord straight across whatever lies between them); a stub or a doubled stroke stays.
 """
 
 from __future__ import annotations
@@ -98,12 +96,8 @@ def tidy_strokes(
     changed = np.zeros(len(points), dtype=bool)
     if not repair.any():
         return result, changed
-    chords = np.linalg.norm(points[:, 3] - points[:, 0], axis=1)
-    straighten = issues.knots & repair & ~issues.doubled & (chords >= rules.stub_length)
-    result[straighten] = _straight(points[straighten])
-    changed |= straighten
-    kept = ~(repair & ~straighten)
-    for index in np.flatnonzero(repair & ~straighten):
+    kept = ~repair
+    for index in np.flatnonzero(repair):
         spare = _undrawn_spare(spares[groups[index]], result[kept], rules)
         if spare is not None:
             result[index] = spare

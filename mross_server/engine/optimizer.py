@@ -56,7 +56,7 @@ def optimize_strokes(
     on_step: Callable[[StepReport], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     care: StrokeCare | None = None,
-    tidy_every: int = 25,
+    tidy_every: int = 10,
 ) -> Optimized:
     """Optimize K sketches of N strokes at once; return the best plain-pair state of each.
 

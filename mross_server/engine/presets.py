@@ -36,7 +36,7 @@ class Preset:
     roi_weight: float = 1.0
     augmentations: int = 4
     eval_every: int = 10
-    tidy_every: int = 25
+    tidy_every: int = 10
     init: str = "contours"
 
     @property
@@ -53,8 +53,8 @@ PRESETS: dict[str, Preset] = {
             "test", resolution=96, analysis_size=160, iterations=6, offline_objective="ink", clip_objective="clip",
             augmentations=0, eval_every=3, tidy_every=3,
         ),
-        Preset("fast", resolution=224, analysis_size=512, iterations=100, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=0),
-        Preset("standard", resolution=224, analysis_size=448, iterations=300, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=2),
+        Preset("fast", resolution=224, analysis_size=512, iterations=50, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=0),
+        Preset("standard", resolution=224, analysis_size=512, iterations=150, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=2),
         # GPU-sized: the VGG term's cost per step is ~50× the ink term's on a CPU.
         Preset(
             "quality", resolution=224, analysis_size=512, iterations=800,
