@@ -36,10 +36,16 @@ def find_joints(points: np.ndarray, tolerance: float = JOIN_TOLERANCE) -> np.nda
 
 
 def snap_joints(points: Tensor, joints: Tensor, movable: Tensor) -> Tensor:
-    """Strokes [K, n, 4, 2] with the two ends of every joint [j, 2] (end ids) brought together.
+    """The strokes with the two ends of every joint brought together (a new tensor).
 
     Both ends go to their midpoint when both strokes may move, to the frozen one's end otherwise;
-    the control point next to each moved end moves by the same step. movable is [n] bool.
+    the control point next to each moved end moves by the same step.
+
+    Shape:
+        - points: [K, N, 4, 2], canvas units
+        - joints: [J, 2], end ids as `find_joints` gives them (int64)
+        - movable: [N], bool
+        - output: [K, N, 4, 2]
     """
     if joints.numel() == 0:
         return points

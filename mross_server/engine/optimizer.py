@@ -18,10 +18,20 @@ class StrokeCare(Protocol):
     """Geometric care of the strokes between steps, whatever the loss (see hygiene.py and joints.py)."""
 
     def snap(self, points: Tensor) -> Tensor:
-        """After every step: points [K, N, 4, 2] moved onto the constraints (joined contours), same shape."""
+        """After every step: the points moved onto the constraints (joined contours stay joined).
+
+        Shape:
+            - points: [K, N, 4, 2]
+            - output: [K, N, 4, 2]
+        """
 
     def tidy(self, points: Tensor) -> tuple[Tensor, Tensor]:
-        """Every few steps: repaired points [K, N, 4, 2] and which strokes changed [K, N] bool."""
+        """Every few steps: the repaired points, and which strokes changed.
+
+        Shape:
+            - points: [K, N, 4, 2]
+            - output: [K, N, 4, 2] and [K, N] (bool)
+        """
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,14 @@ class HedEdges(nn.Module):
 
     @torch.no_grad()
     def side_and_fused(self, image: Tensor) -> Tensor:
-        """The five side outputs (fine to coarse) and the fused map as probabilities [6, H, W] of one image [1, 3, H, W].
+        """The five side outputs (fine to coarse) and the fused map, as probabilities in [0, 1].
 
         The coarse side outputs (4 and 5) see large receptive fields: they mark the outlines of
         objects and stay quiet on fine texture, which makes them a cue for what the scene is about.
+
+        Shape:
+            - image: [1, 3, H, W], RGB in [0, 1], any H and W
+            - output: [6, H, W]
         """
         check_shape(image, "1,3,H,W", "the image for HED")
         size = image.shape[-2:]
