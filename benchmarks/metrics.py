@@ -9,7 +9,9 @@ from scipy import ndimage
 from skimage.feature import canny
 
 from mross_server.engine.boundaries import gray, ridge_maxima
+from mross_server.engine.hygiene import HygieneRules
 from mross_server.engine.models.hed import HedEdges
+from mross_server.engine.region_analysis import stub_length
 from mross_server.engine.renderer import render
 from mross_server.engine.stroke_geometry import bezier_points, knotted, near_other_share, stroke_lengths
 
@@ -18,9 +20,6 @@ TOLERANCE_PX = 3.0
 HUMAN_BOUNDARY_P = 0.5
 # HED runs at these fractions of the photo's own size; their average is steadier than one scale.
 HUMAN_BOUNDARY_SCALES = (1.0, 0.5)
-# Strokes within this many stroke widths of another trace one line side by side (issue 10).
-DOUBLED_WIDTHS = 1.5
-STUB_FRACTION = 0.03
 
 
 def photo_edges(photo: np.ndarray) -> np.ndarray:
@@ -73,12 +72,12 @@ def hygiene(points: np.ndarray, half_widths: np.ndarray, width: int, height: int
     """
     diagonal = float(np.hypot(width, height))
     lengths = stroke_lengths(points)
-    near = DOUBLED_WIDTHS * 2 * float(np.median(half_widths))
-    doubled = float((near_other_share(points, near) * lengths).sum() / max(lengths.sum(), 1e-9))
+    rules = HygieneRules.for_width(stub_length(width, height), float(np.median(half_widths)))
+    doubled = float((near_other_share(points, rules.near) * lengths).sum() / max(lengths.sum(), 1e-9))
     return {
         "knot_share": float(knotted(points).mean()) if len(points) else 0.0,
         "doubled_share": doubled,
-        "stubs": int((lengths < STUB_FRACTION * diagonal).sum()),
+        "stubs": int((lengths < rules.stub_length).sum()),
         "median_length": float(np.median(lengths) / diagonal * 100) if len(points) else 0.0,
     }
 

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mross_server.engine.hygiene import HygieneRules, find_issues
 from mross_server.engine.pipeline import SketchEngine
+from mross_server.engine.region_analysis import stub_length
 from mross_server.job import SketchCancelled, SketchInputError, SketchParams
 from mross_shared.messages import RoiBox
 
@@ -35,6 +37,15 @@ def test_rounds_add_up_to_exactly_n_strokes_in_photo_pixels(engine):
     starts = final.points[list(result.rounds[1].added)].mean(axis=1)
     assert np.all((starts[:, 0] > x0 - 40) & (starts[:, 0] < x1 + 40) & (starts[:, 1] > y0 - 40) & (starts[:, 1] < y1 + 40))
     assert (result.objective == "ink" and "vgg16-hed" in result.backbones) or result.backbones == ()
+
+
+def test_the_finished_sketch_has_no_knots_doubled_strokes_or_stubs(engine):
+    result = engine.sketch(PHOTO, ROIS, SketchParams(strokes=24, preset="test", iterations=12))
+    final = result.rounds[-1]
+    rules = HygieneRules.for_width(stub_length(result.width, result.height), float(final.half_widths[0]))
+    issues = find_issues(final.points, rules)
+    assert len(final.points) == 24
+    assert not issues.knots.any() and not issues.doubled.any() and not issues.stubs.any()
 
 
 def test_same_seed_same_sketch_and_freeze_keeps_earlier_rounds(engine):

@@ -7,7 +7,16 @@ import torch
 
 from mross_server.engine.hygiene import HygieneRules, find_issues, tidy_strokes
 from mross_server.engine.joints import find_joints, snap_joints
-from mross_server.engine.stroke_geometry import covered_share, crosses_itself, knotted, near_other_share, nearness, stroke_lengths, turning_degrees
+from mross_server.engine.stroke_geometry import (
+    covered_share,
+    crosses_itself,
+    fill_by_splitting,
+    knotted,
+    near_other_share,
+    nearness,
+    stroke_lengths,
+    turning_degrees,
+)
 
 RULES = HygieneRules(stub_length=6.0, near=4.5)
 
@@ -74,8 +83,8 @@ def test_stubs_move_to_spares_of_their_own_round_and_frozen_strokes_never_change
     assert np.allclose(repaired[1], spares[1][0]), "round 2's stub takes round 2's spare"
 
 
-def test_with_no_spare_left_a_stub_stays_and_the_count_is_kept():
-    strokes = np.stack([line(0, 0, 3, 0), line(0, 40, 60, 40)])
+def test_with_no_spare_and_no_line_long_enough_to_share_a_stub_stays_and_the_count_is_kept():
+    strokes = np.stack([line(0, 0, 3, 0), line(0, 40, 10, 40)])
     repaired, changed = tidy_strokes(strokes, np.ones(2, dtype=bool), np.zeros(2, dtype=int), [np.zeros((0, 4, 2))], RULES)
     assert not changed.any() and np.array_equal(repaired, strokes)
 
@@ -91,3 +100,19 @@ def test_joined_strokes_snap_back_together_and_a_frozen_end_holds():
     assert torch.allclose(both[:, 0, 2] - moved[:, 0, 2], both[:, 0, 3] - moved[:, 0, 3]), "the tangent moves with its end"
     held = snap_joints(moved, torch.from_numpy(joints), torch.tensor([True, False, True]))
     assert torch.allclose(held[:, 0, 3], moved[:, 1, 0]) and torch.equal(held[:, 1], moved[:, 1])
+
+
+def test_with_no_spare_left_a_doubled_stroke_takes_half_of_the_longest_line_of_its_round():
+    strokes = np.stack([line(0, 0, 60, 0), line(5, 2, 55, 2), line(0, 50, 100, 50)])
+    repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.zeros(3, dtype=int), [np.zeros((0, 4, 2))], RULES)
+    assert changed.tolist() == [False, True, True]
+    assert np.allclose(repaired[2], line(0, 50, 50, 50)) and np.allclose(repaired[1], line(50, 50, 100, 50))
+    assert not find_issues(repaired, RULES).any.any() and find_joints(repaired).tolist() == [[2, 5]], "joined: end of 2, start of 1"
+
+
+def test_splitting_fills_a_budget_with_strokes_that_continue_one_another():
+    strokes = fill_by_splitting(np.stack([line(0, 0, 80, 0), line(0, 30, 20, 30)]), 4, min_length=10.0)
+    assert sorted(stroke_lengths(strokes).round(6).tolist()) == [20.0, 20.0, 20.0, 40.0]
+    assert len(find_joints(strokes)) == 2 and (nearness(strokes, 4.5) < 0.5).all(), "the long line's three pieces join end to end"
+    fewer = fill_by_splitting(np.stack([line(0, 0, 80, 0), line(0, 30, 20, 30)]), 5, min_length=25.0)
+    assert sorted(stroke_lengths(fewer).round(6).tolist()) == [20.0, 40.0, 40.0], "no half shorter than min_length"

@@ -10,7 +10,10 @@ alone, so it serves every preset and objective (offline or CLIP):
   of its length, are moved: replaced by the best-ranked spare stroke of their round (a fitted
   contour piece) that no stroke draws yet;
 - with no spare left, a knot is straightened between its own ends (straightening first would
-  draw its chord straight across whatever lies between them); a stub or a doubled stroke stays.
+  draw its chord straight across whatever lies between them), and a stub or a doubled stroke
+  becomes the second half of the longest sound stroke of its round (of any round if none of its
+  own is long enough), split in two: the budget goes into strokes that continue one another
+  instead of into a second line.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mross_server.engine.stroke_geometry import covered_share, knotted, nearness, stroke_lengths
+from mross_server.engine.stroke_geometry import covered_share, knotted, nearness, split_in_half, stroke_lengths
 
 # A spare stroke is undrawn when at most this share of it lies near strokes already there.
 SPARE_MAX_COVERED = 0.5
+# Two strokes closer than this many stroke widths trace one line side by side (issue 10's figure).
+DOUBLED_WIDTHS = 1.5
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,11 @@ class HygieneRules:
     stub_length: float
     near: float
     doubled_share: float = 0.5
+
+    @classmethod
+    def for_width(cls, stub_length: float, half_width: float) -> HygieneRules:
+        """The rules for strokes of this half-width (diffvg convention: the line is twice as wide)."""
+        return cls(stub_length, DOUBLED_WIDTHS * 2 * half_width)
 
 
 @dataclass(frozen=True)
@@ -105,8 +115,31 @@ def tidy_strokes(
         elif issues.knots[index]:
             result[index] = _straight(points[index : index + 1])[0]
             changed[index] = True
+        else:
+            own_round = kept & movable & (groups == groups[index])
+            changed |= _take_half_of_longest(result, int(index), own_round if _splittable(result, own_round, rules) else kept & movable, rules)
         kept[index] = True
     return result, changed
+
+
+def _splittable(strokes: np.ndarray, candidates: np.ndarray, rules: HygieneRules) -> bool:
+    """Whether any candidate stroke [n] of strokes [n, 4, 2] is long enough to split into two non-stubs."""
+    return bool((stroke_lengths(strokes)[candidates] >= 2 * rules.stub_length).any())
+
+
+def _take_half_of_longest(strokes: np.ndarray, index: int, candidates: np.ndarray, rules: HygieneRules) -> np.ndarray:
+    """Split the longest candidate stroke of strokes [n, 4, 2] in two, the second half replacing stroke `index`, in place.
+
+    Only a stroke at least two stubs long is split. Returns which strokes changed [n].
+    """
+    changed = np.zeros(len(strokes), dtype=bool)
+    lengths = np.where(candidates, stroke_lengths(strokes), 0.0)
+    longest = int(np.argmax(lengths))
+    if lengths[longest] < 2 * rules.stub_length:
+        return changed
+    strokes[longest], strokes[index] = split_in_half(strokes[longest])
+    changed[[longest, index]] = True
+    return changed
 
 
 def _undrawn_spare(spares: np.ndarray, drawn: np.ndarray, rules: HygieneRules) -> np.ndarray | None:

@@ -37,14 +37,13 @@ from mross_server.engine.presets import INIT_METHODS, get_preset
 from mross_server.engine.region_analysis import Region, analyse_regions, stub_length
 from mross_server.engine.regions import clip_rois
 from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
+from mross_server.engine.stroke_geometry import fill_by_splitting
 from mross_server.io.photo import load_photo
 from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
 from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, RoiBox
 
 log = logging.getLogger(__name__)
 
-# Two strokes closer than this many stroke widths trace one line side by side.
-DOUBLED_WIDTHS = 1.5
 # Later seeds start from slightly jittered contour strokes so best-of-K has something to choose from.
 SEED_JITTER = 1.0
 
@@ -134,7 +133,7 @@ class SketchEngine:
         # The job's one analysis per region (HED runs here, once); everything below reuses it.
         regions = analyse_regions(photo, rois, preset.analysis_size, self.hed)
         budget = allocate_strokes([_edges_inside(regions[0], r.box) for r in regions], params.strokes)
-        rules = HygieneRules(stub_length(width, height) / canvas.scale, DOUBLED_WIDTHS * 2 * preset.canvas_half_width)
+        rules = HygieneRules.for_width(stub_length(width, height) / canvas.scale, preset.canvas_half_width)
         spares = [region.pieces_on_canvas(canvas) for region in regions]
 
         rng = np.random.default_rng(params.seed)
@@ -147,7 +146,7 @@ class SketchEngine:
         clock = _Eta(iterations * rounds)
         for index, (region, count) in enumerate(zip(regions, budget), start=1):
             started = time.perf_counter()
-            new = self._initial_strokes(region, spares[index - 1], count, canvas, points[0], rules.near, rng, init, params.sketches)
+            new = self._initial_strokes(region, spares[index - 1], count, canvas, points[0], rules.near, rules.stub_length, rng, init, params.sketches)
             points = torch.cat([points, new], dim=1)
             groups = np.concatenate([groups, np.full(count, index - 1)])
             # Zoomed views stay in the objective for the rounds after theirs, so later rounds keep the
@@ -199,6 +198,7 @@ class SketchEngine:
         canvas: Canvas,
         existing: Tensor,
         near: float,
+        stub: float,
         rng: np.random.Generator,
         init: str,
         seeds: int,
@@ -206,14 +206,17 @@ class SketchEngine:
         """New strokes [seeds, count, 4, 2] in canvas units.
 
         "contours" takes the region's best contour pieces, spares [m, 4, 2] in canvas units, that
-        neither `existing` strokes [n, 4, 2] nor each other already draw (within `near`); what
-        they cannot fill (and all of "fps") becomes random walks from farthest-point samples of
-        the boundary pixels, or from uniform points when the region has none. "saliency"
-        (CLIPasso) starts the random walks at points drawn by CLIP ViT attention on the boundaries.
+        neither `existing` strokes [n, 4, 2] nor each other already draw (within `near`); with
+        fewer such pieces than strokes, the longest are split into strokes that continue one
+        another (never into halves shorter than `stub`). What that cannot fill (and all of "fps")
+        becomes random walks from farthest-point samples of the boundary pixels, or from uniform
+        points when the region has none; the round's clean-up then moves them. "saliency" (CLIPasso) starts the random walks at points drawn by CLIP ViT
+        attention on the boundaries.
         """
         affine = region.to_canvas(canvas)
         if init == "contours":
-            strokes = spares[distinct_strokes(spares, count, existing.detach().cpu().double().numpy(), near)]
+            chosen = spares[distinct_strokes(spares, count, existing.detach().cpu().double().numpy(), near)]
+            strokes = fill_by_splitting(chosen, count, stub)
         else:
             strokes = np.zeros((0, 4, 2))
         missing = count - len(strokes)

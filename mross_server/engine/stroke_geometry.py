@@ -26,6 +26,32 @@ def bezier_points(points: np.ndarray, count: int = SAMPLES) -> np.ndarray:
     return u**3 * p[:, None, 0] + 3 * u * u * t * p[:, None, 1] + 3 * u * t * t * p[:, None, 2] + t**3 * p[:, None, 3]
 
 
+def split_in_half(stroke: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two halves [4, 2] of a cubic stroke [4, 2] at t = 0.5 (de Casteljau); together they draw the same line."""
+    p01, p12, p23 = (stroke[:-1] + stroke[1:]) / 2
+    p012, p123 = (p01 + p12) / 2, (p12 + p23) / 2
+    middle = (p012 + p123) / 2
+    return np.stack([stroke[0], p01, p012, middle]), np.stack([middle, p123, p23, stroke[3]])
+
+
+def fill_by_splitting(strokes: np.ndarray, count: int, min_length: float) -> np.ndarray:
+    """Up to `count` strokes [<= count, 4, 2] drawing the same lines as strokes [k, 4, 2], the longest split first.
+
+    A stroke budget larger than the lines there are to draw goes into more, shorter strokes that
+    continue one another, never into a second stroke on the same line. No half is made shorter
+    than `min_length`.
+    """
+    pieces = list(strokes)
+    while 0 < len(pieces) < count:
+        lengths = stroke_lengths(np.stack(pieces))
+        longest = int(np.argmax(lengths))
+        if lengths[longest] < 2 * min_length:
+            break
+        first, second = split_in_half(pieces[longest])
+        pieces[longest : longest + 1] = [first, second]
+    return np.stack(pieces) if pieces else np.zeros((0, 4, 2))
+
+
 def stroke_lengths(points: np.ndarray) -> np.ndarray:
     """Arc length [n] of each stroke [n, 4, 2]."""
     lengths: np.ndarray = np.linalg.norm(np.diff(bezier_points(points), axis=1), axis=-1).sum(axis=1)
