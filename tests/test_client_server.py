@@ -9,7 +9,6 @@ import itertools
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from mross_shared.client import SketchClient
 from mross_shared.connection import read
 from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, NotAuthorised, ServerUnreachable
 from mross_shared.messages import Done, JobParams, JobState, ProgressUpdate, RoiBox, RoundUpdate
-from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, start_server
+from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, free_port, start_server
 
 PHOTO = SAMPLE_PHOTO.read_bytes()
 ROI = RoiBox(200, 180, 250, 200)
@@ -60,12 +59,6 @@ def server(tmp_path_factory) -> ServerProcess:
 def client(server) -> SketchClient:
     with SketchClient(server.connection_file) as client:
         yield client
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def until_running(events) -> ProgressUpdate:

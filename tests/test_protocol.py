@@ -24,8 +24,8 @@ from mross_shared import connection
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.layers import standing_rounds
 from mross_shared.messages import (
-    PROTOCOL_VERSION,
     CLIENT_MESSAGES,
+    PROTOCOL_VERSION,
     SERVER_MESSAGES,
     Accepted,
     Cancel,

@@ -224,6 +224,7 @@ class ClusterDispatcher:
                 self._handle(item, report)
                 if self._bridge is not None:
                     for worker, job in self._pool.assign():
+                        log.info("job %s goes to Ray worker %s", job.job_id, worker)
                         self._bridge.send(RunJob(worker, job.job_id, job.image, job.rois, job.params, time.monotonic() - job.submitted_at))
                 self._publish()
 
@@ -257,8 +258,7 @@ class ClusterDispatcher:
                 self._pool.finished(event.job_id)
             report(event)
         elif isinstance(message, WorkerLost):
-            log.warning("Ray worker %s was lost: %s", message.worker, message.reason)
-            lost = self._pool.lost(message.worker, message.reason)
+            lost = self._pool.lost(message.worker)
             if lost is not None:
                 report(lost)
         elif isinstance(message, WorkerBack):

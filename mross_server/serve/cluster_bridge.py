@@ -64,6 +64,9 @@ def main(link: Connection, settings: PoolSettings) -> None:
     front door closes the link or the head goes away. Ends with os._exit: Ray's exit handlers would
     wait for a head that may be gone."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mross-server %(levelname)s: %(message)s")
+    # The workers' lines go to the server's log: plain text, and every line (each names its job).
+    os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         ray.init(address=settings.address, namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=True)
         actors, workers = start_workers(settings)
@@ -160,7 +163,7 @@ class Bridge:
                 self._send(JobEvent(run.worker, ray.get(ref)))
         except RayActorError as error:
             log.warning("worker %s died running job %s: %s", run.worker, run.job_id, _first_line(error))
-            self._send(WorkerLost(run.worker, _first_line(error)))
+            self._send(WorkerLost(run.worker))
             self._await_restart(run.worker)
         except RayError as error:  # not the worker's death: a bug on the way, so the job ends
             log.exception("job %s: its events could not be delivered", run.job_id)
@@ -180,10 +183,9 @@ class Bridge:
                 log.warning("worker %s will not come back: %s", name, _first_line(error))
                 break
             if isinstance(described, WorkerInfo):
-                log.info("worker %s is back", name)
                 self._send(WorkerBack(described))
                 return
-            log.warning("worker %s was restarted but %s", name, described)
+            log.warning("worker %s was restarted, but: %s", name, described)
             break
         self._send(WorkerGone(name))
 

@@ -86,7 +86,6 @@ class WorkerLost:
     """Worker `worker` died while running a job (Ray restarts it if it can: `WorkerBack` or `WorkerGone`)."""
 
     worker: str
-    reason: str
 
 
 @dataclass(frozen=True)

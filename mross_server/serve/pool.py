@@ -99,7 +99,7 @@ class WorkerPool:
         seat = self._seat_of(job_id)
         return seat.info.name if seat is not None and seat.started else None
 
-    def lost(self, name: str, reason: str) -> WorkerEvent | None:
+    def lost(self, name: str) -> WorkerEvent | None:
         """Worker `name` died (it may come back, see `back`); what happens to its job, if it had one:
         `queued` again at the head of the queue, `cancelled` if it was being cancelled, or `failed`
         with `worker_lost` when this was its second worker."""
@@ -113,7 +113,7 @@ class WorkerPool:
         # A worker that died before starting the job was not killed by it.
         losses = seat.losses + seat.started
         if losses >= MAX_LOSSES:
-            message = f"job {job.job_id} was not finished: the sketch worker running it stopped {losses} times ({reason}); it may be too large for the workers"
+            message = f"job {job.job_id} was not finished: the sketch worker running it died {losses} times; the job may need more memory than a worker has"
             return WorkerEvent(job.job_id, Error(ErrorCode.WORKER_LOST, message, job.job_id), JobState.FAILED)
         self._waiting.appendleft(_Waiting(job, losses))
         return WorkerEvent(job.job_id, None, JobState.QUEUED)
