@@ -29,6 +29,7 @@ from mross_server.serve.cluster_link import (
     ClusterLost,
     FrontDoorCommand,
     JobEvent,
+    Joined,
     PoolReady,
     PoolSettings,
     RunJob,
@@ -45,8 +46,10 @@ from mross_shared.messages import Error, JobState, WorkerInfo
 
 log = logging.getLogger(__name__)
 
-#: How long joining the cluster and warming every worker's engine may take.
-START_TIMEOUT_S = 900.0
+#: How long joining the cluster may take (Ray itself retries for minutes, e.g. when TLS settings differ),
+#: and then warming every worker's engine (the bridge gives up a little earlier, with a better sentence).
+JOIN_TIMEOUT_S = 60.0
+WARM_UP_TIMEOUT_S = 900.0
 #: How often a server whose cluster went away checks whether its head answers again.
 RECONNECT_INTERVAL_S = 5.0
 #: How long the head has to accept a TCP connection before it counts as not answering.
@@ -86,20 +89,31 @@ class _Bridge:
         child_end.close()
 
     def await_ready(self, address: str) -> tuple[WorkerInfo, ...]:
-        """Wait for the pool to start; its workers, or ClusterError with the bridge's sentence."""
-        if not self.link.poll(START_TIMEOUT_S):
+        """Wait for the bridge to join the cluster and start the pool; the workers, or ClusterError with one sentence."""
+        joined = self._receive(
+            JOIN_TIMEOUT_S,
+            f"could not join the Ray cluster at {address} within {JOIN_TIMEOUT_S:.0f} s; if its nodes use TLS (RAY_USE_TLS) "
+            "or token authentication (RAY_AUTH_MODE), start this server with the same settings",
+        )
+        assert isinstance(joined, Joined), f"the bridge's first message was {joined!r}"
+        ready = self._receive(WARM_UP_TIMEOUT_S, f"the Ray pool at {address} did not start within {WARM_UP_TIMEOUT_S:.0f} s")
+        assert isinstance(ready, PoolReady), f"the bridge's second message was {ready!r}"
+        return ready.workers
+
+    def _receive(self, timeout_s: float, too_late: str) -> BridgeMessage:
+        """The bridge's next message during start-up; ClusterError (and the bridge ended) on `StartFailed`, silence or exit."""
+        if not self.link.poll(timeout_s):
             self.close()
-            raise ClusterError(f"the Ray pool at {address} did not start within {START_TIMEOUT_S:.0f} s")
+            raise ClusterError(too_late)
         try:
-            first = self.link.recv()
+            message: BridgeMessage = self.link.recv()
         except EOFError:
             self.close()
-            raise ClusterError(f"the Ray bridge process ended while joining the cluster at {address} (exit status {self.process.exitcode})") from None
-        if isinstance(first, StartFailed):
+            raise ClusterError(f"the Ray bridge process ended while starting the pool (exit status {self.process.exitcode})") from None
+        if isinstance(message, StartFailed):
             self.close()
-            raise ClusterError(first.reason)
-        assert isinstance(first, PoolReady), f"the bridge's first message was {first!r}"
-        return first.workers
+            raise ClusterError(message.reason)
+        return message
 
     def listen(self, inbox: queue.Queue[object]) -> None:
         """Post each message of the bridge (then `_BridgeExited`) to `inbox`, tagged with this bridge, from a thread."""

@@ -27,6 +27,7 @@ from mross_server.serve.cluster_link import (
     CancelJob,
     ClusterLost,
     JobEvent,
+    Joined,
     PoolReady,
     PoolSettings,
     RunJob,
@@ -60,7 +61,7 @@ class PoolError(Exception):
 
 
 def main(link: Connection, settings: PoolSettings) -> None:
-    """The bridge process: start the pool, report `PoolReady` (or `StartFailed`), then serve until the
+    """The bridge process: join, start the pool, report `Joined` and `PoolReady` (or `StartFailed`), then serve until the
     front door closes the link or the head goes away. Ends with os._exit: Ray's exit handlers would
     wait for a head that may be gone."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mross-server %(levelname)s: %(message)s")
@@ -69,6 +70,7 @@ def main(link: Connection, settings: PoolSettings) -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         ray.init(address=settings.address, namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=True)
+        link.send(Joined())
         actors, workers = start_workers(settings)
     except PoolError as error:
         link.send(StartFailed(str(error)))

@@ -60,8 +60,13 @@ class CancelJob:
 
 
 @dataclass(frozen=True)
+class Joined:
+    """The bridge joined the cluster (its first message); the workers now load their engines."""
+
+
+@dataclass(frozen=True)
 class PoolReady:
-    """Every worker has its engine warm (the bridge's first message when all went well)."""
+    """Every worker has its engine warm (the bridge's second message when all went well)."""
 
     workers: tuple[WorkerInfo, ...]
 
@@ -110,7 +115,7 @@ class ClusterLost:
 
 
 FrontDoorCommand = RunJob | CancelJob
-BridgeMessage = PoolReady | StartFailed | JobEvent | WorkerLost | WorkerBack | WorkerGone | ClusterLost
+BridgeMessage = Joined | PoolReady | StartFailed | JobEvent | WorkerLost | WorkerBack | WorkerGone | ClusterLost
 
 
 def split_address(address: str) -> tuple[str, int]:

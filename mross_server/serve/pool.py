@@ -2,7 +2,8 @@
 
 Plain data, owned by the cluster dispatcher's thread; it knows nothing of Ray. The rules:
 - a job goes only to a free worker that has loaded the backbones it needs (`required_backbones`),
-  the oldest waiting job first, so the next job goes to whichever worker frees first;
+  the oldest waiting job first, so the next job goes to whichever worker frees first; of several free
+  workers, the one with the fewest backbones;
 - a worker that dies mid-job sends its job back to the head of the queue, once: the job runs again
   from the start on whichever worker frees first. A job whose second worker dies too fails with
   `worker_lost`, so one job that crashes workers (e.g. out of GPU memory) cannot take the pool down.
@@ -71,8 +72,10 @@ class WorkerPool:
                 self._waiting.remove(waiting)
                 continue
             needed = required_backbones(waiting.job.params)
-            seat = next((s for s in self._seats.values() if s.up and s.job is None and needed <= set(s.info.backbones)), None)
-            if seat is not None:
+            free = [s for s in self._seats.values() if s.up and s.job is None and needed <= set(s.info.backbones)]
+            if free:
+                # The worker with the fewest backbones, keeping CLIP workers free for the jobs that need them.
+                seat = min(free, key=lambda s: len(s.info.backbones))
                 self._waiting.remove(waiting)
                 seat.job, seat.losses, seat.started = waiting.job, waiting.losses, False
                 assigned.append((seat.info.name, waiting.job))
