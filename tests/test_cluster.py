@@ -20,16 +20,13 @@ from mross_server.serve.cluster_link import NAMESPACE
 from mross_shared.client import SketchClient
 from mross_shared.errors import ErrorCode, JobCancelled, JobFailed
 from mross_shared.layers import standing_rounds
-from mross_shared.messages import Done, Hello, JobParams, JobState, ProgressUpdate, RoiBox, RoundUpdate
+from mross_shared.messages import Done, Hello, JobParams, JobState, ProgressUpdate, RoundUpdate
+from tests.job_stream import ENDLESS, PHOTO, QUICK, ROI, cancel_mid_round, late_iterations, until_running
 from tests.ray_head import ActorKiller, RayHead, start_ray_head
-from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, free_port, start_server
+from tests.server_process import ServerProcess, environment, free_port, start_server
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed (pip install '.[cluster]')")
 
-PHOTO = SAMPLE_PHOTO.read_bytes()
-ROI = RoiBox(200, 180, 250, 200)
-QUICK = JobParams(strokes=8, preset="test")
-ENDLESS = JobParams(strokes=8, preset="test", iterations=20_000)
 # Two rounds of a few seconds each on one CPU thread: long enough to kill a worker in round 2.
 LONG = JobParams(strokes=8, preset="test", iterations=200)
 WORKERS = 2
@@ -94,11 +91,6 @@ def wait_for_pool(connection_file: Path, workers: int, timeout_s: float = RESTAR
         time.sleep(0.5)
 
 
-def until_running(events) -> ProgressUpdate:
-    """Advance a job's event iterator to its first progress from inside the pipeline."""
-    return next(e for e in events if isinstance(e, ProgressUpdate) and e.state is JobState.RUNNING and e.iteration > 0)
-
-
 def busy_worker(connection_file: Path) -> str:
     """The name of the one worker running a job."""
     busy = [worker.name for worker in hello(connection_file).workers if worker.busy]
@@ -109,15 +101,6 @@ def busy_worker(connection_file: Path) -> str:
 def worker_of(log: str, job_id: str) -> list[str]:
     """The workers a job was given to, in order, from the server's log."""
     return re.findall(rf"job {job_id} goes to Ray worker (\S+)", log)
-
-
-def await_log(server: ServerProcess, pattern: str, timeout_s: float = 15.0) -> re.Match[str]:
-    """Wait for a line matching `pattern` in the server's log (workers' lines arrive through Ray, a little later)."""
-    deadline = time.monotonic() + timeout_s
-    while (match := re.search(pattern, server.log())) is None:
-        assert time.monotonic() < deadline, f"no {pattern!r} in the server's log"
-        time.sleep(0.2)
-    return match
 
 
 def test_two_jobs_run_at_once_and_a_third_takes_the_worker_that_frees_first(cluster, client):
@@ -145,20 +128,14 @@ def test_two_jobs_run_at_once_and_a_third_takes_the_worker_that_frees_first(clus
 
 
 def test_cancel_reaches_the_running_worker_within_one_iteration(cluster, client):
-    job_id = client.submit(PHOTO, [ROI], ENDLESS)
-    seen = {"iteration": 0, "cancelled_at": None}
-
-    def cancelled() -> bool:
-        if seen["cancelled_at"] is None and seen["iteration"] >= 5:
-            seen["cancelled_at"] = time.monotonic()
-        return seen["cancelled_at"] is not None
-
-    with pytest.raises(JobCancelled, match=f"job {job_id} was cancelled"):
-        for event in client.events(job_id, cancelled):
-            seen["iteration"] = getattr(event, "iteration", 0)
-    assert time.monotonic() - seen["cancelled_at"] < 2.0
-    late = await_log(cluster.server, rf"job {job_id} stopped: (\d+) iteration\(s\) finished after the cancel request")
-    assert int(late.group(1)) <= 1
+    job_id, took = cancel_mid_round(client)
+    assert took < 2.0
+    # The worker's log line reaches the server's log through Ray, a little later.
+    deadline = time.monotonic() + 15.0
+    while (late := late_iterations(cluster.server.log(), job_id)) is None:
+        assert time.monotonic() < deadline, "the worker did not log how late it stopped"
+        time.sleep(0.2)
+    assert late <= 1
 
 
 def test_a_killed_worker_requeues_its_job_and_the_client_gets_every_round(cluster, client, killer):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -65,6 +66,8 @@ def main(link: Connection, settings: PoolSettings) -> None:
     front door closes the link or the head goes away. Ends with os._exit: Ray's exit handlers would
     wait for a head that may be gone."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mross-server %(levelname)s: %(message)s")
+    # Ctrl-C in the server's terminal reaches this process too; the front door decides when it ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The workers' lines go to the server's log: plain text, and every line (each names its job).
     os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
