@@ -2,9 +2,10 @@
 
 The I/O thread owns the socket and the job table. It answers `hello`, `status`, `cancel` and `ping`
 immediately, hands `submit`s to its Dispatcher (one local engine, or a pool of Ray actors), forwards
-the workers' progress, rounds and results to the job's client as soon as they arrive, sends a heartbeat `progress` per job at least every
-half second, and cancels the job of a client that vanished (a send fails with EHOSTUNREACH thanks
-to ROUTER_MANDATORY, or no message from it for `client_timeout_s`). Every rejected message gets
+the workers' progress, rounds and results to the job's client as soon as they arrive, sends a
+heartbeat `progress` per job at least every half second, tells a client at once when its job waits
+again because its worker died, and cancels the job of a client that vanished (a send fails with
+EHOSTUNREACH thanks to ROUTER_MANDATORY, or no message from it for `client_timeout_s`). Every rejected message gets
 one log line and an `error` reply, never a traceback; a rejected CURVE key gets one log line.
 """
 
