@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -146,6 +147,10 @@ class _Bridge:
 
 
 def _bridge_main(link: Connection, settings: PoolSettings) -> None:
+    # Read when Ray is imported: the workers' lines reach the server's log as plain text, and every one
+    # of them (Ray would fold lines that differ only in their job ids).
+    os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     # Imported in the child only: this is where Ray enters.
     from mross_server.serve.cluster_bridge import main
 

@@ -68,9 +68,6 @@ def main(link: Connection, settings: PoolSettings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mross-server %(levelname)s: %(message)s")
     # Ctrl-C in the server's terminal reaches this process too; the front door decides when it ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The workers' lines go to the server's log: plain text, and every line (each names its job).
-    os.environ.setdefault("RAY_COLOR_PREFIX", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         ray.init(address=settings.address, namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=True)
         link.send(Joined())
