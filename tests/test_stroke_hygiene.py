@@ -19,6 +19,7 @@ from mross_server.engine.stroke_geometry import (
 )
 
 RULES = HygieneRules(stub_length=6.0, near=4.5)
+EVERYWHERE = (-1000.0, -1000.0, 1000.0, 1000.0)
 
 
 def line(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
@@ -50,12 +51,19 @@ def test_side_by_side_strokes_are_near_and_crossing_ones_are_not():
     assert covered_share(strokes[2:], strokes[:1], 4.5)[0] < 0.2
 
 
+def test_strokes_that_continue_one_another_or_meet_at_a_corner_are_not_side_by_side():
+    strokes = np.stack([line(0, 0, 20, 0), line(20, 0, 40, 0), line(40, 0, 40, 20)])
+    assert not nearness(strokes, 4.5).any() and not near_other_share(strokes, 4.5).any()
+    assert covered_share(strokes[1:2], strokes[:1], 4.5)[0] == 0.0
+
+
 def test_a_knot_moves_to_an_undrawn_spare_and_with_none_left_is_straightened():
     knot = np.array([[0.0, 0.0], [80.0, 60.0], [-40.0, 60.0], [40.0, 0.0]])
     assert knotted(knot[None])[0]
     strokes = np.stack([line(0, 100, 60, 100), knot, LOOP + np.array([200.0, 0.0])])
-    spares = [np.stack([line(0, 100, 60, 101), line(100, 150, 160, 150)])]  # the first is drawn already
-    repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.zeros(3, dtype=int), spares, RULES)
+    spares = [np.stack([line(0, 100, 60, 101), line(100, 150, 160, 150)]), np.zeros((0, 4, 2))]  # the first is drawn already
+    boxes = [EVERYWHERE, (150.0, -50.0, 260.0, 80.0)]  # round 2's region holds no stroke long enough to share
+    repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.array([0, 0, 1]), spares, boxes, RULES)
     assert changed.tolist() == [False, True, True] and not knotted(repaired).any()
     assert np.allclose(repaired[1], spares[0][1]), "the best undrawn spare"
     assert np.allclose(repaired[2, [0, 3]], strokes[2, [0, 3]]), "no spare left: straightened between its own ends"
@@ -67,7 +75,7 @@ def test_of_two_strokes_tracing_one_line_one_moves_to_an_undrawn_spare():
     spares = [np.stack([line(0, 1, 60, 1), line(0, 50, 60, 51), line(0, 90, 60, 90)])]  # only the last is undrawn
     issues = find_issues(strokes, RULES)
     assert issues.doubled.tolist() == [False, True, False], "the shorter, more redundant one of the pair"
-    repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.zeros(3, dtype=int), spares, RULES)
+    repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.zeros(3, dtype=int), spares, [EVERYWHERE], RULES)
     assert changed.tolist() == [False, True, False]
     assert np.allclose(repaired[1], spares[0][2])
     assert not find_issues(repaired, RULES).any.any()
@@ -77,7 +85,7 @@ def test_stubs_move_to_spares_of_their_own_round_and_frozen_strokes_never_change
     strokes = np.stack([line(0, 0, 3, 0), line(50, 0, 52, 0), line(0, 40, 60, 40)])
     spares = [np.stack([line(0, 80, 60, 80)]), np.stack([line(100, 0, 100, 60)])]
     movable = np.array([False, True, True])
-    repaired, changed = tidy_strokes(strokes, movable, np.array([0, 1, 1]), spares, RULES)
+    repaired, changed = tidy_strokes(strokes, movable, np.array([0, 1, 1]), spares, [EVERYWHERE, EVERYWHERE], RULES)
     assert changed.tolist() == [False, True, False] and len(repaired) == 3
     assert np.array_equal(repaired[0], strokes[0]), "a frozen stub stays"
     assert np.allclose(repaired[1], spares[1][0]), "round 2's stub takes round 2's spare"
@@ -85,7 +93,7 @@ def test_stubs_move_to_spares_of_their_own_round_and_frozen_strokes_never_change
 
 def test_with_no_spare_and_no_line_long_enough_to_share_a_stub_stays_and_the_count_is_kept():
     strokes = np.stack([line(0, 0, 3, 0), line(0, 40, 10, 40)])
-    repaired, changed = tidy_strokes(strokes, np.ones(2, dtype=bool), np.zeros(2, dtype=int), [np.zeros((0, 4, 2))], RULES)
+    repaired, changed = tidy_strokes(strokes, np.ones(2, dtype=bool), np.zeros(2, dtype=int), [np.zeros((0, 4, 2))], [EVERYWHERE], RULES)
     assert not changed.any() and np.array_equal(repaired, strokes)
 
 
@@ -102,10 +110,11 @@ def test_joined_strokes_snap_back_together_and_a_frozen_end_holds():
     assert torch.allclose(held[:, 0, 3], moved[:, 1, 0]) and torch.equal(held[:, 1], moved[:, 1])
 
 
-def test_with_no_spare_left_a_doubled_stroke_takes_half_of_the_longest_line_of_its_round():
-    strokes = np.stack([line(0, 0, 60, 0), line(5, 2, 55, 2), line(0, 50, 100, 50)])
-    repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.zeros(3, dtype=int), [np.zeros((0, 4, 2))], RULES)
-    assert changed.tolist() == [False, True, True]
+def test_with_no_spare_left_a_doubled_stroke_takes_half_of_the_longest_line_in_its_region():
+    strokes = np.stack([line(0, 0, 60, 0), line(5, 2, 55, 2), line(0, 50, 100, 50), line(0, 300, 200, 300)])
+    region = (-10.0, -10.0, 110.0, 60.0)  # holds the first three; the longest stroke of all lies outside
+    repaired, changed = tidy_strokes(strokes, np.ones(4, dtype=bool), np.array([0, 1, 0, 0]), [np.zeros((0, 4, 2))] * 2, [EVERYWHERE, region], RULES)
+    assert changed.tolist() == [False, True, True, False]
     assert np.allclose(repaired[2], line(0, 50, 50, 50)) and np.allclose(repaired[1], line(50, 50, 100, 50))
     assert not find_issues(repaired, RULES).any.any() and find_joints(repaired).tolist() == [[2, 5]], "joined: end of 2, start of 1"
 

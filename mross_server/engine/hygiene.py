@@ -9,11 +9,11 @@ alone, so it serves every preset and objective (offline or CLIP):
   and, of two strokes tracing one line side by side, the one that runs along the other for most
   of its length, are moved: replaced by the best-ranked spare stroke of their round (a fitted
   contour piece) that no stroke draws yet;
-- with no spare left, a knot is straightened between its own ends (straightening first would
-  draw its chord straight across whatever lies between them), and a stub or a doubled stroke
-  becomes the second half of the longest sound stroke of its round (of any round if none of its
-  own is long enough), split in two: the budget goes into strokes that continue one another
-  instead of into a second line.
+- with no spare left, a stub or a doubled stroke becomes the second half of the longest sound
+  stroke inside its round's region (whichever round drew it), split in two: the budget stays in
+  the region and goes into strokes that continue one another instead of into a second line; a
+  knot with nothing to take over is straightened between its own ends (straightening first
+  would draw its chord straight across whatever lies between them).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mross_server.engine.stroke_geometry import covered_share, knotted, nearness, split_in_half, stroke_lengths
+from mross_server.engine.canvas import Box
+from mross_server.engine.stroke_geometry import bezier_points, covered_share, knotted, nearness, split_in_half, stroke_lengths
 
 # A spare stroke is undrawn when at most this share of it lies near strokes already there.
 SPARE_MAX_COVERED = 0.5
@@ -89,6 +90,7 @@ def tidy_strokes(
     movable: np.ndarray,
     groups: np.ndarray,
     spares: Sequence[np.ndarray],
+    boxes: Sequence[Box],
     rules: HygieneRules,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Repair knots, stubs and doubled strokes among points [n, 4, 2]; return the strokes and which changed [n].
@@ -98,6 +100,7 @@ def tidy_strokes(
         movable: bool [n]; frozen strokes are never changed (but still count as drawn).
         groups: int [n], the round of each stroke; a stroke is moved to a spare of its own round.
         spares: per round, spare strokes [m, 4, 2] in canvas units, best first.
+        boxes: per round, its region (x0, y0, x1, y1) in canvas units.
         rules: the thresholds.
     """
     issues = find_issues(points, rules, movable)
@@ -112,19 +115,22 @@ def tidy_strokes(
         if spare is not None:
             result[index] = spare
             changed[index] = True
-        elif issues.knots[index]:
-            result[index] = _straight(points[index : index + 1])[0]
-            changed[index] = True
         else:
-            own_round = kept & movable & (groups == groups[index])
-            changed |= _take_half_of_longest(result, int(index), own_round if _splittable(result, own_round, rules) else kept & movable, rules)
+            taken = _take_half_of_longest(result, int(index), kept & movable & _inside(result, boxes[groups[index]]), rules)
+            if not taken.any() and issues.knots[index]:
+                result[index] = _straight(points[index : index + 1])[0]
+                taken[index] = True
+            changed |= taken
         kept[index] = True
     return result, changed
 
 
-def _splittable(strokes: np.ndarray, candidates: np.ndarray, rules: HygieneRules) -> bool:
-    """Whether any candidate stroke [n] of strokes [n, 4, 2] is long enough to split into two non-stubs."""
-    return bool((stroke_lengths(strokes)[candidates] >= 2 * rules.stub_length).any())
+def _inside(strokes: np.ndarray, box: Box) -> np.ndarray:
+    """Which strokes [n, 4, 2] have their middle (t = 0.5) inside box (x0, y0, x1, y1), [n] bool."""
+    middle = bezier_points(strokes, 3)[:, 1]
+    x0, y0, x1, y1 = box
+    inside: np.ndarray = (middle[:, 0] >= x0) & (middle[:, 0] <= x1) & (middle[:, 1] >= y0) & (middle[:, 1] <= y1)
+    return inside
 
 
 def _take_half_of_longest(strokes: np.ndarray, index: int, candidates: np.ndarray, rules: HygieneRules) -> np.ndarray:

@@ -169,6 +169,10 @@ class SketchEngine:
             if params.freeze_previous:
                 movable[: points.shape[1] - count] = False
 
+            care = _RoundCare(points, movable, groups, spares, [canvas.to_canvas(r.box) for r in regions], rules)
+            # What placement could only fill with random walks is moved before the first step.
+            points, _ = care.tidy(points)
+
             def report(step: StepReport, index: int = index) -> None:
                 clock.step(step.seconds_per_iteration)
                 if on_progress is not None:
@@ -177,7 +181,7 @@ class SketchEngine:
             outcome = optimize_strokes(
                 points, movable, Objective(list(views), preset.canvas_half_width), iterations, generator,
                 eval_every=preset.eval_every, augment=preset.augmentations > 0, on_step=report, cancelled=cancelled,
-                care=_RoundCare(points, movable, groups, spares, rules), tidy_every=preset.tidy_every,
+                care=care, tidy_every=preset.tidy_every,
             )
             if outcome.cancelled:
                 raise SketchCancelled(f"cancelled during round {index} of {rounds}")
@@ -267,10 +271,11 @@ class SketchEngine:
 class _RoundCare:
     """The optimizer's stroke care for one round: joined contours stay joined, defects are tidied (see StrokeCare)."""
 
-    def __init__(self, points: Tensor, movable: Tensor, groups: np.ndarray, spares: list[np.ndarray], rules: HygieneRules) -> None:
+    def __init__(self, points: Tensor, movable: Tensor, groups: np.ndarray, spares: list[np.ndarray], boxes: list[Box], rules: HygieneRules) -> None:
         self.movable = movable
         self.groups = groups
         self.spares = spares
+        self.boxes = boxes
         self.rules = rules
         self.joints = self._joints(points)
 
@@ -280,7 +285,7 @@ class _RoundCare:
     def tidy(self, points: Tensor) -> tuple[Tensor, Tensor]:
         sketches = points.detach().cpu().double().numpy()
         movable = self.movable.cpu().numpy()
-        repaired, changed = zip(*(tidy_strokes(sketch, movable, self.groups, self.spares, self.rules) for sketch in sketches))
+        repaired, changed = zip(*(tidy_strokes(sketch, movable, self.groups, self.spares, self.boxes, self.rules) for sketch in sketches))
         result = torch.tensor(np.stack(repaired), dtype=points.dtype, device=points.device)
         # A moved stroke leaves its joints; one placed where a contour continues joins it.
         self.joints = self._joints(result)

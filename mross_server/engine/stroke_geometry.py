@@ -122,16 +122,38 @@ def near_other_share(points: np.ndarray, distance: float) -> np.ndarray:
 
 def _near_chords(points: np.ndarray, distance: float) -> np.ndarray:
     """Whether chord c of stroke i lies within `distance` of stroke j, [n, m, n] bool."""
-    count = len(points)
-    mids, _ = _chords(points)
-    near = np.zeros((count, SAMPLES - 1, count), dtype=bool)
-    if count == 0:
-        return near
+    near = np.zeros((len(points), SAMPLES - 1, len(points)), dtype=bool)
+    chord, stroke = _chords_near_strokes(points, points, distance)
+    near[chord // (SAMPLES - 1), chord % (SAMPLES - 1), stroke] = True
+    return near
+
+
+def _chords_near_strokes(candidates: np.ndarray, points: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (chord of candidates, flattened [m · (SAMPLES - 1)]; stroke of points) closer than `distance`.
+
+    Ends that merely meet are not "near": where a chord lies within `distance` of its own stroke's
+    end and the stroke it nears is near there only within `distance` of its own end, the two
+    continue one another (or meet at a junction) rather than run side by side.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    if len(candidates) == 0 or len(points) == 0:
+        return empty, empty
+    mids, _ = _chords(candidates)
     tree, per_stroke = _dense_tree(points, distance)
     pairs = cKDTree(mids.reshape(-1, 2)).sparse_distance_matrix(tree, distance, output_type="ndarray")
-    chord, sample = pairs["i"], pairs["j"]
-    near[chord // (SAMPLES - 1), chord % (SAMPLES - 1), sample // per_stroke] = True
-    return near
+    chord, sample = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+    chord_at_end = _near_own_end(mids, candidates, distance).reshape(-1)[chord]
+    samples = bezier_points(points, per_stroke)
+    sample_at_end = _near_own_end(samples, points, distance).reshape(-1)[sample]
+    side_by_side = ~(chord_at_end & sample_at_end)
+    return chord[side_by_side], (sample // per_stroke)[side_by_side]
+
+
+def _near_own_end(spots: np.ndarray, points: np.ndarray, distance: float) -> np.ndarray:
+    """Whether each of spots [n, k, 2] (on stroke i of points [n, 4, 2]) lies within `distance` of that stroke's ends, [n, k]."""
+    ends = points[:, None, [0, 3]]  # [n, 1, 2, 2]
+    gaps: np.ndarray = np.linalg.norm(spots[:, :, None] - ends, axis=-1).min(axis=-1)
+    return gaps <= distance
 
 
 def covered_share(candidates: np.ndarray, points: np.ndarray, distance: float) -> np.ndarray:
@@ -140,13 +162,14 @@ def covered_share(candidates: np.ndarray, points: np.ndarray, distance: float) -
 
 
 def near_chords(candidates: np.ndarray, points: np.ndarray, distance: float) -> np.ndarray:
-    """Whether each polyline chord of each candidate stroke lies within `distance` of any stroke of points, [m, SAMPLES - 1] bool."""
-    mids, _ = _chords(candidates)
-    if len(candidates) == 0 or len(points) == 0:
-        return np.zeros(mids.shape[:2], dtype=bool)
-    tree, _ = _dense_tree(points, distance)
-    gaps: np.ndarray = tree.query(mids.reshape(-1, 2), distance_upper_bound=distance)[0].reshape(mids.shape[:2])
-    return gaps <= distance
+    """Whether each polyline chord of each candidate stroke lies within `distance` of any stroke of points, [m, SAMPLES - 1] bool.
+
+    Ends that merely meet do not count (see `_chords_near_strokes`).
+    """
+    near = np.zeros((len(candidates), SAMPLES - 1), dtype=bool)
+    chord, _ = _chords_near_strokes(candidates, points, distance)
+    near.reshape(-1)[chord] = True
+    return near
 
 
 def chord_share(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
