@@ -45,7 +45,7 @@ def test_geometry_of_simple_strokes():
 def test_side_by_side_strokes_are_near_and_crossing_ones_are_not():
     strokes = np.stack([line(0, 0, 60, 0), line(0, 2, 60, 2), line(30, -30, 30, 30)])
     share = nearness(strokes, 4.5)
-    assert share[0, 1] > 0.95 and share[1, 0] > 0.95
+    assert share[0, 1] > 0.9 and share[1, 0] > 0.9
     assert share[2, 0] < 0.2 and share[0, 2] < 0.2
     assert near_other_share(strokes, 4.5)[2] < 0.2
     assert covered_share(strokes[2:], strokes[:1], 4.5)[0] < 0.2
@@ -55,15 +55,19 @@ def test_strokes_that_continue_one_another_or_meet_at_a_corner_are_not_side_by_s
     strokes = np.stack([line(0, 0, 20, 0), line(20, 0, 40, 0), line(40, 0, 40, 20)])
     assert not nearness(strokes, 4.5).any() and not near_other_share(strokes, 4.5).any()
     assert covered_share(strokes[1:2], strokes[:1], 4.5)[0] == 0.0
+    short = np.stack([line(0, 0, 8, 0), line(0, 0.5, 8, 0.5)])
+    assert (nearness(short, 4.5)[[0, 1], [1, 0]] > 0.8).all(), "two copies of a short stroke are still doubled"
 
 
 def test_a_knot_moves_to_an_undrawn_spare_and_with_none_left_is_straightened():
     knot = np.array([[0.0, 0.0], [80.0, 60.0], [-40.0, 60.0], [40.0, 0.0]])
     assert knotted(knot[None])[0]
     strokes = np.stack([line(0, 100, 60, 100), knot, LOOP + np.array([200.0, 0.0])])
-    spares = [np.stack([line(0, 100, 60, 101), line(100, 150, 160, 150)]), np.zeros((0, 4, 2))]  # the first is drawn already
-    boxes = [EVERYWHERE, (150.0, -50.0, 260.0, 80.0)]  # round 2's region holds no stroke long enough to share
-    repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.array([0, 0, 1]), spares, boxes, RULES)
+    # The first spare is drawn already; the second is too short to be split again for the last knot.
+    spares = [np.stack([line(0, 100, 60, 101), line(100, 150, 115, 150)]), np.zeros((0, 4, 2))]
+    boxes = [EVERYWHERE, (150.0, -50.0, 260.0, 80.0)]
+    frozen_line = np.array([False, True, True])  # the one long sound stroke may not be split
+    repaired, changed = tidy_strokes(strokes, frozen_line, np.array([0, 0, 1]), spares, boxes, RULES)
     assert changed.tolist() == [False, True, True] and not knotted(repaired).any()
     assert np.allclose(repaired[1], spares[0][1]), "the best undrawn spare"
     assert np.allclose(repaired[2, [0, 3]], strokes[2, [0, 3]]), "no spare left: straightened between its own ends"

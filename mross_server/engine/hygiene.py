@@ -9,11 +9,11 @@ alone, so it serves every preset and objective (offline or CLIP):
   and, of two strokes tracing one line side by side, the one that runs along the other for most
   of its length, are moved: replaced by the best-ranked spare stroke of their round (a fitted
   contour piece) that no stroke draws yet;
-- with no spare left, a stub or a doubled stroke becomes the second half of the longest sound
-  stroke inside its round's region (whichever round drew it), split in two: the budget stays in
-  the region and goes into strokes that continue one another instead of into a second line; a
-  knot with nothing to take over is straightened between its own ends (straightening first
-  would draw its chord straight across whatever lies between them).
+- with no spare left, a defective stroke becomes the second half of the longest sound stroke
+  inside its round's region (whichever round drew it; anywhere if none there is long enough),
+  split in two: the budget goes into strokes that continue one another instead of into a second
+  line; a knot with nothing to take over is straightened between its own ends (straightening
+  first would draw its chord straight across whatever lies between them).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from mross_server.engine.stroke_geometry import bezier_points, covered_share, kn
 SPARE_MAX_COVERED = 0.5
 # Two strokes closer than this many stroke widths trace one line side by side (issue 10's figure).
 DOUBLED_WIDTHS = 1.5
+# A split never leaves a half shorter than this many stubs: a half just one stub long becomes a stub
+# again after the slightest shrink in optimization, and would be split again and again.
+SPLIT_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,10 @@ def tidy_strokes(
             result[index] = spare
             changed[index] = True
         else:
-            taken = _take_half_of_longest(result, int(index), kept & movable & _inside(result, boxes[groups[index]]), rules)
+            sound = kept & movable
+            taken = _take_half_of_longest(result, int(index), sound & _inside(result, boxes[groups[index]]), rules)
+            if not taken.any():
+                taken = _take_half_of_longest(result, int(index), sound, rules)
             if not taken.any() and issues.knots[index]:
                 result[index] = _straight(points[index : index + 1])[0]
                 taken[index] = True
@@ -136,12 +142,12 @@ def _inside(strokes: np.ndarray, box: Box) -> np.ndarray:
 def _take_half_of_longest(strokes: np.ndarray, index: int, candidates: np.ndarray, rules: HygieneRules) -> np.ndarray:
     """Split the longest candidate stroke of strokes [n, 4, 2] in two, the second half replacing stroke `index`, in place.
 
-    Only a stroke at least two stubs long is split. Returns which strokes changed [n].
+    Only a stroke whose halves stay SPLIT_MARGIN stubs long is split. Returns which strokes changed [n].
     """
     changed = np.zeros(len(strokes), dtype=bool)
     lengths = np.where(candidates, stroke_lengths(strokes), 0.0)
     longest = int(np.argmax(lengths))
-    if lengths[longest] < 2 * rules.stub_length:
+    if lengths[longest] < 2 * SPLIT_MARGIN * rules.stub_length:
         return changed
     strokes[longest], strokes[index] = split_in_half(strokes[longest])
     changed[[longest, index]] = True

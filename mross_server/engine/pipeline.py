@@ -21,7 +21,7 @@ from torch import Tensor
 
 from mross_server.engine.budget import allocate_strokes
 from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size
-from mross_server.engine.hygiene import HygieneRules, tidy_strokes
+from mross_server.engine.hygiene import SPLIT_MARGIN, HygieneRules, tidy_strokes
 from mross_server.engine.initial_strokes import distinct_strokes, edge_pixels, farthest_point_sample, random_walk_strokes, uniform_points
 from mross_server.engine.joints import find_joints, snap_joints
 from mross_server.engine.losses.clip import ClipLoss
@@ -222,7 +222,7 @@ class SketchEngine:
         "contours" takes the region's best contour pieces, spares [m, 4, 2] in canvas units, that
         neither `existing` strokes [n, 4, 2] nor each other already draw (within `near`); with
         fewer such pieces than strokes, the longest are split into strokes that continue one
-        another (never into halves shorter than `stub`). What that cannot fill (and all of "fps")
+        another (never into halves shorter than SPLIT_MARGIN stubs). What that cannot fill (and all of "fps")
         becomes random walks from farthest-point samples of the boundary pixels, or from uniform
         points when the region has none; the round's clean-up then moves them. "saliency" (CLIPasso) starts the random walks at points drawn by CLIP ViT
         attention on the boundaries.
@@ -230,7 +230,7 @@ class SketchEngine:
         affine = region.to_canvas(canvas)
         if init == "contours":
             chosen = spares[distinct_strokes(spares, count, existing.detach().cpu().double().numpy(), near)]
-            strokes = fill_by_splitting(chosen, count, stub)
+            strokes = fill_by_splitting(chosen, count, SPLIT_MARGIN * stub)
         else:
             strokes = np.zeros((0, 4, 2))
         missing = count - len(strokes)

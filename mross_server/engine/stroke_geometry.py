@@ -132,8 +132,9 @@ def _chords_near_strokes(candidates: np.ndarray, points: np.ndarray, distance: f
     """Pairs (chord of candidates, flattened [m · (SAMPLES - 1)]; stroke of points) closer than `distance`.
 
     Ends that merely meet are not "near": where a chord lies within `distance` of its own stroke's
-    end and the stroke it nears is near there only within `distance` of its own end, the two
-    continue one another (or meet at a junction) rather than run side by side.
+    end and the nearest point of the other stroke is that stroke's end, the two continue one
+    another (or meet at a corner) rather than run side by side. Two copies of one stroke, however
+    short, are still near: their nearest points face each other, not the ends.
     """
     empty = np.zeros(0, dtype=np.int64)
     if len(candidates) == 0 or len(points) == 0:
@@ -141,12 +142,19 @@ def _chords_near_strokes(candidates: np.ndarray, points: np.ndarray, distance: f
     mids, _ = _chords(candidates)
     tree, per_stroke = _dense_tree(points, distance)
     pairs = cKDTree(mids.reshape(-1, 2)).sparse_distance_matrix(tree, distance, output_type="ndarray")
-    chord, sample = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-    chord_at_end = _near_own_end(mids, candidates, distance).reshape(-1)[chord]
-    samples = bezier_points(points, per_stroke)
-    sample_at_end = _near_own_end(samples, points, distance).reshape(-1)[sample]
-    side_by_side = ~(chord_at_end & sample_at_end)
-    return chord[side_by_side], (sample // per_stroke)[side_by_side]
+    chord, sample, gap = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64), pairs["v"]
+    stroke = sample // per_stroke
+    # The nearest sample of each stroke to each chord: sort by chord, stroke, distance; keep the first.
+    order = np.lexsort((gap, stroke, chord))
+    chord, sample, stroke = chord[order], sample[order], stroke[order]
+    first = np.ones(len(chord), dtype=bool)
+    first[1:] = (chord[1:] != chord[:-1]) | (stroke[1:] != stroke[:-1])
+    chord, sample, stroke = chord[first], sample[first], stroke[first]
+    position = sample % per_stroke
+    at_other_end = (position <= 1) | (position >= per_stroke - 2)
+    at_own_end = _near_own_end(mids, candidates, distance).reshape(-1)[chord]
+    side_by_side = ~(at_own_end & at_other_end)
+    return chord[side_by_side], stroke[side_by_side]
 
 
 def _near_own_end(spots: np.ndarray, points: np.ndarray, distance: float) -> np.ndarray:
