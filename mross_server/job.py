@@ -28,7 +28,10 @@ SketchParams = JobParams
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress report from inside a round's optimization."""
+    """One progress report from inside a round's optimization.
+
+    `method` names the loss being optimized for people, e.g. "offline objective (no CLIP weights)".
+    """
 
     round: int
     rounds: int
@@ -37,6 +40,7 @@ class Progress:
     loss: float
     best_loss: float
     eta_s: float
+    method: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """MROSS multi-round sketching: round 1 draws the whole scene, each later round adds detail in an ROI.
 
 The stroke budget N is split between rounds in proportion to each region's edges (exactly N in
-total). Every round appends its strokes, starting on the region's strongest contours, and runs a
-fresh Adam over all strokes (or only the new ones with `freeze_previous`), keeping the best state.
-From each ROI round on, the objective adds a zoomed view: the sketch's ROI window rendered at full
-loss resolution against the photo's ROI crop.
+total). Every round appends its strokes, starting on the region's strongest contours (or, with
+CLIP, where CLIPasso starts them), and runs a fresh Adam over all strokes (or only the new ones
+with `freeze_previous`), keeping the best state. From each ROI round on, the objective adds a
+zoomed view: the sketch's ROI window rendered at full loss resolution against the photo's ROI crop.
+With the CLIP term every view is rendered at CLIP's input size (a squashed view of a non-square
+window, as CLIPasso squashes its photos), so nothing is resampled before CLIP. Best-of-K seeds
+each draw their own start strokes and augmentations.
 """
 
 from __future__ import annotations
@@ -23,19 +26,19 @@ from mross_server.engine.budget import allocate_strokes
 from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
 from mross_server.engine.contours import EdgeAnalysis, analyse_edges
 from mross_server.engine.initial_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uncovered_pieces, uniform_points
-from mross_server.engine.losses.clip import ClipLoss
+from mross_server.engine.losses.clip import ClipLoss, input_size
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
 from mross_server.engine.losses.ink import InkLoss
 from mross_server.engine.losses.vgg import VggLoss
 from mross_server.engine.models.clip import load_clip
 from mross_server.engine.models.hed_h5 import load_vgg16
 from mross_server.engine.models.locations import hed_weights_path
-from mross_server.engine.objective import Objective, TermFactory, build_view, check_terms, parse_objective
-from mross_server.engine.optimizer import StepReport, optimize_strokes
-from mross_server.engine.presets import INIT_METHODS, Preset, get_preset
+from mross_server.engine.objective import Objective, TermFactory, View, build_view, check_terms, parse_objective
+from mross_server.engine.optimizer import LossScale, StepReport, optimize_strokes
+from mross_server.engine.presets import INIT_METHODS, Preset, Recipe, get_preset, job_recipe
 from mross_server.engine.regions import clip_rois
 from mross_server.engine.renderer import render
-from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
+from mross_server.engine.saliency.clip_attention import salient_starts
 from mross_server.io.photo import load_photo
 from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
 from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, RoiBox
@@ -45,8 +48,9 @@ log = logging.getLogger(__name__)
 # Contour pieces are cut to this fraction of the analysed view's long side: long enough to carry a
 # shape, short enough for one cubic to follow it.
 PIECE_FRACTION = 0.25
-# Later seeds start from slightly jittered contour strokes so best-of-K has something to choose from.
+# Contour pieces are the same for every seed; later seeds jitter them (their walks are their own).
 SEED_JITTER = 1.0
+OFFLINE_METHOD = "offline objective (no CLIP weights)"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -124,18 +128,23 @@ class SketchEngine:
             raise SketchInputError(f"{params.strokes} strokes cannot be spread over {rounds} rounds; ask for at least {rounds}")
         try:
             preset = get_preset(params.preset)
-            objective = parse_objective(params.objective or (preset.clip_objective if self.clip is not None else preset.offline_objective))
+            recipe = job_recipe(preset, self.clip is not None, params)
+            objective = parse_objective(recipe.objective)
             factories = self._term_factories(params.strokes, preset.canvas_half_width)
             check_terms(objective, factories)
         except ValueError as error:
             raise SketchInputError(str(error)) from None
-        init = params.init or preset.init
+        init = recipe.init
         if init not in INIT_METHODS:
             raise SketchInputError(f"unknown initialization {init!r}; choose one of {', '.join(INIT_METHODS)}")
         if init == "saliency" and self.vit is None:
-            raise SketchInputError("the saliency initialization needs CLIP ViT-B/32 weights (ViT-B-32.pt in the CLIP folder)")
-        iterations = params.iterations if params.iterations is not None else preset.iterations
+            if params.init is not None:
+                raise SketchInputError("the saliency initialization needs CLIP ViT-B/32 weights (ViT-B-32.pt in the CLIP folder)")
+            init = "contours"
+            notes = [*notes, "CLIP ViT-B/32 weights not found, so strokes start on contours instead of CLIP attention"]
+        iterations = recipe.iterations
         roi_weight = params.roi_weight if params.roi_weight is not None else preset.roi_weight
+        method = _method(recipe, self.clip is not None)
 
         canvas = Canvas(width, height, preset.resolution)
         photo_t = to_tensor(photo, self.device)
@@ -143,24 +152,24 @@ class SketchEngine:
         regions += [self._region(photo, roi, roi.box, preset) for roi in rois]
         budget = allocate_strokes([_edges_inside(regions[0], r.box) for r in regions], params.strokes)
 
-        rng = np.random.default_rng(params.seed)
+        rngs = _seed_streams(params.seed, recipe.sketches)
         generator = torch.Generator(self.device).manual_seed(params.seed)
-        whole_view = build_view(objective, factories, photo_view(photo_t, (0, 0, width, height), canvas.size), canvas.window, 1.0, preset.augmentations)
 
-        views = [whole_view]
-        points = torch.zeros(params.sketches, 0, 4, 2, device=self.device)
+        def view(box: Box, weight: float) -> View:
+            return self._view(objective, factories, photo_t, box, canvas, weight, recipe, preset.resolution)
+
+        views = [view((0, 0, width, height), 1.0)]
+        points = torch.zeros(recipe.sketches, 0, 4, 2, device=self.device)
         results: list[RoundResult] = []
         clock = _Eta(iterations * rounds)
         for index, (region, count) in enumerate(zip(regions, budget), start=1):
             started = time.perf_counter()
-            new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, rng, init, params.sketches)
+            new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, rngs, init)
             points = torch.cat([points, new], dim=1)
             # Zoomed views stay in the objective for the rounds after theirs, so later rounds keep the
             # detail earlier ROIs added instead of pulling it back towards the coarse whole-photo target.
             if region.roi is not None and roi_weight > 0:
-                zoom = view_size(region.box, preset.resolution)
-                target = photo_view(photo_t, region.box, zoom)
-                views.append(build_view(objective, factories, target, canvas.to_canvas(region.box), roi_weight, preset.augmentations))
+                views.append(view(region.box, roi_weight))
             movable = torch.ones(points.shape[1], dtype=torch.bool, device=self.device)
             if params.freeze_previous:
                 movable[: points.shape[1] - count] = False
@@ -168,16 +177,17 @@ class SketchEngine:
             def report(step: StepReport, index: int = index) -> None:
                 clock.step(step.seconds_per_iteration)
                 if on_progress is not None:
-                    on_progress(Progress(index, rounds, step.iteration, step.iterations, step.loss, step.best_loss, clock.eta()))
+                    on_progress(Progress(index, rounds, step.iteration, step.iterations, step.loss, step.best_loss, clock.eta(), method))
 
             outcome = optimize_strokes(
                 points, movable, Objective(list(views), preset.canvas_half_width), iterations, generator,
-                eval_every=preset.eval_every, augment=preset.augmentations > 0, on_step=report, cancelled=cancelled,
+                eval_every=preset.eval_every, augment=recipe.augmentations > 0, on_step=report, cancelled=cancelled,
+                loss_scale=LossScale(self.device) if recipe.uses_clip and self.device.type == "cuda" else None,
             )
             if outcome.cancelled:
                 raise SketchCancelled(f"cancelled during round {index} of {rounds}")
             best = int(outcome.losses.argmin())
-            points = outcome.points[best : best + 1].expand(params.sketches, -1, -1, -1).clone()
+            points = outcome.points[best : best + 1].expand(recipe.sketches, -1, -1, -1).clone()
             total = points.shape[1]
             result = RoundResult(
                 index=index,
@@ -200,6 +210,22 @@ class SketchEngine:
         crop = photo_view(to_tensor(photo, torch.device("cpu")), box, size)[0].permute(1, 2, 0).numpy().astype(np.float64)
         return _Region(roi, box, crop, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size))
 
+    def _view(
+        self, spec: list[tuple[float, str]], factories: dict[str, TermFactory], photo: Tensor, box: Box, canvas: Canvas,
+        weight: float, recipe: Recipe, resolution: int,
+    ) -> View:
+        """The loss view of `box` (photo pixels): at its own aspect, or at CLIP's input size for the CLIP term.
+
+        The squashed CLIP view keeps the line weight of the unsquashed one (its smaller scale), so
+        lines reach CLIP 3 px wide at 224, as in CLIPasso.
+        """
+        window = canvas.to_canvas(box)
+        if not (recipe.uses_clip and self.clip is not None):
+            return build_view(spec, factories, photo_view(photo, box, view_size(box, resolution)), window, weight, recipe.augmentations)
+        height, width = input_size(self.clip)
+        line_scale = min(width / (window[2] - window[0]), height / (window[3] - window[1]))
+        return build_view(spec, factories, photo_view(photo, box, (height, width)), window, weight, recipe.augmentations, line_scale)
+
     def _initial_strokes(
         self,
         region: _Region,
@@ -207,17 +233,16 @@ class SketchEngine:
         canvas: Canvas,
         existing: Tensor,
         half_width: float,
-        rng: np.random.Generator,
+        rngs: list[np.random.Generator],
         init: str,
-        seeds: int,
     ) -> Tensor:
-        """New strokes [seeds, count, 4, 2] in canvas units.
+        """New strokes [K, count, 4, 2] in canvas units, seed k drawing from `rngs[k]`.
 
         "contours" takes the region's best contour pieces that `existing` strokes [n, 4, 2] do not
-        already draw; what they cannot fill (and all of "fps") becomes random walks from
-        farthest-point samples of the edge pixels, or from uniform points when the region has no
-        edges. "saliency" (CLIPasso) starts the random walks at points drawn by CLIP ViT attention
-        on the region's edges.
+        already draw (seeds after the first jitter them); what they cannot fill (and all of "fps")
+        becomes random walks from farthest-point samples of the edge pixels, or from uniform points
+        when the region has no edges. "saliency" (CLIPasso) starts the random walks at points drawn
+        by CLIP ViT attention on the region's XDoG lines. Each seed draws its own starts and walks.
         """
         affine = view_to_canvas(region.box, region.view.shape[:2], canvas)
         pieces = region.analysis.pieces if init == "contours" else ()
@@ -225,28 +250,31 @@ class SketchEngine:
             with torch.no_grad():
                 drawn = render(existing[None], half_width + 1.0, canvas.to_canvas(region.box), region.view.shape[:2])
             pieces = uncovered_pieces(pieces, drawn[0, 0].cpu().numpy() < 0.5)
-        strokes = pieces_to_strokes(pieces, count, affine)
-        missing = count - len(strokes)
-        if missing > 0 and init == "saliency":
-            with torch.no_grad():
-                saliency = clip_saliency(self.vit, to_tensor(region.view, self.device))
-            edges = torch.from_numpy(region.analysis.edges).to(saliency)
-            # The sampler wants a CPU torch generator; seed it from the job's rng to stay deterministic.
+        shared = pieces_to_strokes(pieces, count, affine)
+        seeds = []
+        for k, rng in enumerate(rngs):
+            strokes = shared if k == 0 else shared + rng.normal(0.0, SEED_JITTER, shared.shape)
+            missing = count - len(strokes)
+            if missing > 0:
+                strokes = np.concatenate([strokes, self._walks(region, missing, canvas, affine, rng, init)])
+            seeds.append(strokes)
+        return torch.tensor(np.stack(seeds), dtype=torch.float32, device=self.device)
+
+    def _walks(self, region: _Region, count: int, canvas: Canvas, affine: np.ndarray, rng: np.random.Generator, init: str) -> np.ndarray:
+        """`count` short random walks [count, 4, 2] (canvas units) from start points chosen by `init`."""
+        if init == "saliency":
+            # The sampler wants a CPU torch generator; seed it from the seed's rng to stay deterministic.
             sampler = torch.Generator().manual_seed(int(rng.integers(2**31)))
-            starts = sample_salient_points(saliency, edges, missing, sampler).double().numpy()
-            strokes = np.concatenate([strokes, random_walk_strokes(starts @ affine[:, :2].T + affine[:, 2], canvas.resolution, rng)])
-        elif missing > 0:
+            starts = salient_starts(self.vit, to_tensor(region.view, self.device), count, sampler) @ affine[:, :2].T + affine[:, 2]
+        else:
             candidates = edge_pixels(region.analysis.edges)
             if len(candidates):
-                starts = farthest_point_sample(candidates, missing, rng) @ affine[:, :2].T + affine[:, 2]
+                starts = farthest_point_sample(candidates, count, rng) @ affine[:, :2].T + affine[:, 2]
             else:
                 starts = np.zeros((0, 2))
-            if len(starts) < missing:
-                starts = np.concatenate([starts, uniform_points(canvas.to_canvas(region.box), missing - len(starts), rng)])
-            strokes = np.concatenate([strokes, random_walk_strokes(starts, canvas.resolution, rng)])
-        seeded = np.repeat(strokes[None], seeds, axis=0)
-        seeded[1:] += rng.normal(0.0, SEED_JITTER, seeded[1:].shape)
-        return torch.tensor(seeded, dtype=torch.float32, device=self.device)
+            if len(starts) < count:
+                starts = np.concatenate([starts, uniform_points(canvas.to_canvas(region.box), count - len(starts), rng)])
+        return random_walk_strokes(starts, canvas.resolution, rng)
 
     def _term_factories(self, strokes: int, half_width: float) -> dict[str, TermFactory]:
         factories: dict[str, TermFactory] = {
@@ -259,6 +287,19 @@ class SketchEngine:
         if clip is not None:
             factories["clip"] = lambda zoom: ClipLoss(clip)
         return factories
+
+
+def _seed_streams(seed: int, count: int) -> list[np.random.Generator]:
+    """One random stream per best-of-K seed: the first is the job's own (a one-seed job draws as it always
+    has), the others are independent streams derived from the job's seed."""
+    return [np.random.default_rng(seed), *(np.random.default_rng([seed, k]) for k in range(1, count))]
+
+
+def _method(recipe: Recipe, clip_loaded: bool) -> str:
+    """The phrase the progress window shows for the loss a job optimizes."""
+    if recipe.uses_clip:
+        return f"CLIP objective ({recipe.objective})"
+    return OFFLINE_METHOD if not clip_loaded else f"offline objective ({recipe.objective}, as asked)"
 
 
 def _edges_inside(whole: _Region, box: Box) -> int:

@@ -20,7 +20,7 @@ from typing import ClassVar
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.fields import bad_field
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 #: Largest ROI coordinate or size in pixels: beyond any photo the server decodes, far below float overflow.
 MAX_COORDINATE = 1e7
 #: The largest photo (width × height) a server accepts unless its operator says otherwise.
@@ -96,7 +96,7 @@ class Limits:
             ("ROIs", len(submit.rois), self.max_rois),
             ("strokes", params.strokes, self.max_strokes),
             ("iterations", params.iterations or 0, self.max_iterations),
-            ("sketches", params.sketches, self.max_sketches),
+            ("sketches", params.sketches or 0, self.max_sketches),
         ):
             if value > limit:
                 raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, f"the job asks for {value} {name}; this server allows at most {limit}")
@@ -131,13 +131,14 @@ class RoiBox:
 class JobParams:
     """The job's knobs (None = the preset's value); the server's pipeline takes them as they are.
 
-    iterations=0 skips optimization: the round shows its initial strokes.
+    iterations=0 skips optimization: the round shows its initial strokes. `sketches` is best-of-K:
+    seeds optimized side by side, the best kept.
     """
 
     strokes: int = 48
     preset: str = "fast"
     iterations: int | None = None
-    sketches: int = 1
+    sketches: int | None = None
     seed: int = 0
     freeze_previous: bool = False
     roi_weight: float | None = None
@@ -147,7 +148,7 @@ class JobParams:
     def __post_init__(self) -> None:
         _check(self.strokes >= 1, "field 'params.strokes' must be at least 1")
         _check(self.iterations is None or self.iterations >= 0, "field 'params.iterations' must not be negative")
-        _check(self.sketches >= 1, "field 'params.sketches' must be at least 1")
+        _check(self.sketches is None or self.sketches >= 1, "field 'params.sketches' must be at least 1")
         _check(0 <= self.seed < 2**63, "field 'params.seed' must be between 0 and 2**63 - 1")
         _check_non_negative(roi_weight=self.roi_weight)
         _check_name(self.preset, "params.preset")
@@ -268,6 +269,7 @@ class ProgressUpdate:
     """Sent at least once a second per job; while queued only `queue_position` and `elapsed_s` mean anything.
 
     `round` is 1-based (0 before the first round starts); losses and ETA are None until known.
+    `method` names the loss the job optimizes, for people (e.g. "offline objective (no CLIP weights)").
     """
 
     msg_type: ClassVar[str] = "progress"
@@ -282,6 +284,7 @@ class ProgressUpdate:
     best_loss: float | None
     eta_s: float | None
     elapsed_s: float
+    method: str | None = None
 
     def __post_init__(self) -> None:
         _check_job_id(self.job_id)
@@ -289,6 +292,7 @@ class ProgressUpdate:
             queue_position=self.queue_position, round=self.round, rounds=self.rounds, iteration=self.iteration,
             iterations=self.iterations, eta_s=self.eta_s, elapsed_s=self.elapsed_s,
         )
+        _check(self.method is None or (len(self.method) <= 120 and self.method.isprintable()), "field 'method' must be at most 120 printable characters")
 
 
 @dataclass(frozen=True)
