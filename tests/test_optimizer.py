@@ -7,7 +7,7 @@ import torch
 from mross_server.engine.optimizer import LossScale, optimize_strokes
 
 
-class distance_to:  # noqa: N801 (reads as the loss it builds)
+class DistanceTo:
     """A loss per sketch [K]: squared distance of the points to `goal`, plus noise when augmented.
 
     Its "picture" is the points themselves, so scoring a picture is scoring the points.
@@ -31,11 +31,11 @@ def test_the_points_move_towards_the_minimum_and_frozen_strokes_stay(device):
     start = torch.zeros(2, 3, 4, 2, device=device)
     movable = torch.tensor([True, False, True], device=device)
     generator = torch.Generator(device).manual_seed(0)
-    result = optimize_strokes(start, movable, distance_to(goal), 60, generator, lr=0.5, eval_every=5)
+    result = optimize_strokes(start, movable, DistanceTo(goal), 60, generator, lr=0.5, eval_every=5)
     assert not result.cancelled and result.points.device.type == device.type
     assert torch.equal(result.points[:, 1], start[:, 1]), "a frozen stroke does not move"
     assert (result.points[:, [0, 2]] - goal[:, [0, 2]]).abs().max() < 0.5
-    assert torch.allclose(result.losses, distance_to(goal).score([result.points], False, generator))
+    assert torch.allclose(result.losses, DistanceTo(goal).score([result.points], False, generator))
 
 
 def test_the_best_plain_pair_state_is_kept_and_reported_every_step(device):
@@ -43,7 +43,7 @@ def test_the_best_plain_pair_state_is_kept_and_reported_every_step(device):
     start = torch.full((1, 1, 4, 2), 0.1, device=device)
     reports = []
     # A huge learning rate overshoots: the best state stays the start, which is already close.
-    result = optimize_strokes(start, torch.ones(1, dtype=torch.bool, device=device), distance_to(goal), 10,
+    result = optimize_strokes(start, torch.ones(1, dtype=torch.bool, device=device), DistanceTo(goal), 10,
                               torch.Generator(device).manual_seed(1), lr=100.0, eval_every=2, on_step=reports.append)
     assert torch.equal(result.points, start)
     assert [r.iteration for r in reports] == list(range(1, 11)) and all(r.iterations == 10 for r in reports)
@@ -53,7 +53,7 @@ def test_the_best_plain_pair_state_is_kept_and_reported_every_step(device):
 def test_cancel_is_checked_before_every_step(device):
     steps = []
     result = optimize_strokes(torch.zeros(1, 2, 4, 2, device=device), torch.ones(2, dtype=torch.bool, device=device),
-                              distance_to(torch.ones(1, 2, 4, 2, device=device)), 50, torch.Generator(device).manual_seed(2),
+                              DistanceTo(torch.ones(1, 2, 4, 2, device=device)), 50, torch.Generator(device).manual_seed(2),
                               on_step=steps.append, cancelled=lambda: len(steps) >= 3)
     assert result.cancelled and len(steps) == 3
 
@@ -72,7 +72,7 @@ def test_loss_scaling_keeps_the_gradient_and_survives_an_overflow(device):
     goal = torch.full((1, 1, 4, 2), 3.0, device=device)
     start = torch.zeros(1, 1, 4, 2, device=device)
     every = torch.ones(1, dtype=torch.bool, device=device)
-    plain = optimize_strokes(start, every, distance_to(goal), 20, torch.Generator(device).manual_seed(0), lr=0.2)
-    scaled = optimize_strokes(start, every, distance_to(goal), 20, torch.Generator(device).manual_seed(0), lr=0.2,
+    plain = optimize_strokes(start, every, DistanceTo(goal), 20, torch.Generator(device).manual_seed(0), lr=0.2)
+    scaled = optimize_strokes(start, every, DistanceTo(goal), 20, torch.Generator(device).manual_seed(0), lr=0.2,
                               loss_scale=LossScale(device, initial=2.0**10))
     torch.testing.assert_close(scaled.points, plain.points)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from torch import Tensor
 from mross_server.engine.budget import allocate_strokes
 from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
 from mross_server.engine.contours import EdgeAnalysis, analyse_edges
-from mross_server.engine.initial_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uncovered_pieces, uniform_points
+from mross_server.engine.initial_strokes import pieces_to_strokes, uncovered_pieces
 from mross_server.engine.losses.clip import ClipLoss, input_size
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
 from mross_server.engine.losses.ink import InkLoss
@@ -38,7 +38,7 @@ from mross_server.engine.optimizer import LossScale, StepReport, optimize_stroke
 from mross_server.engine.presets import INIT_METHODS, Preset, Recipe, get_preset, job_recipe
 from mross_server.engine.regions import clip_rois
 from mross_server.engine.renderer import render
-from mross_server.engine.saliency.clip_attention import salient_starts
+from mross_server.engine.seeds import StartArea, seed_streams, seeded_strokes
 from mross_server.io.photo import load_photo
 from mross_server.job import (
     CLIP_BACKBONE,
@@ -58,8 +58,6 @@ log = logging.getLogger(__name__)
 # Contour pieces are cut to this fraction of the analysed view's long side: long enough to carry a
 # shape, short enough for one cubic to follow it.
 PIECE_FRACTION = 0.25
-# Contour pieces are the same for every seed; later seeds jitter them (their walks are their own).
-SEED_JITTER = 1.0
 OFFLINE_METHOD = "offline objective (no CLIP weights)"
 
 
@@ -162,11 +160,13 @@ class SketchEngine:
         regions += [self._region(photo, roi, roi.box, preset) for roi in rois]
         budget = allocate_strokes([_edges_inside(regions[0], r.box) for r in regions], params.strokes)
 
-        rngs = _seed_streams(params.seed, recipe.sketches)
+        streams = seed_streams(params.seed, recipe.sketches)
         generator = torch.Generator(self.device).manual_seed(params.seed)
 
+        clip_size = input_size(self.clip) if recipe.uses_clip and self.clip is not None else None
+
         def view(box: Box, weight: float) -> View:
-            return self._view(objective, factories, photo_t, box, canvas, weight, recipe, preset.resolution)
+            return loss_view(objective, factories, photo_t, box, canvas, weight, recipe.augmentations, preset.resolution, clip_size)
 
         views = [view((0, 0, width, height), 1.0)]
         points = torch.zeros(recipe.sketches, 0, 4, 2, device=self.device)
@@ -174,7 +174,7 @@ class SketchEngine:
         clock = _Eta(iterations * rounds)
         for index, (region, count) in enumerate(zip(regions, budget), start=1):
             started = time.perf_counter()
-            new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, rngs, init)
+            new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, streams, init)
             points = torch.cat([points, new], dim=1)
             # Zoomed views stay in the objective for the rounds after theirs, so later rounds keep the
             # detail earlier ROIs added instead of pulling it back towards the coarse whole-photo target.
@@ -220,22 +220,6 @@ class SketchEngine:
         crop = photo_view(to_tensor(photo, torch.device("cpu")), box, size)[0].permute(1, 2, 0).numpy().astype(np.float64)
         return _Region(roi, box, crop, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size))
 
-    def _view(
-        self, spec: list[tuple[float, str]], factories: dict[str, TermFactory], photo: Tensor, box: Box, canvas: Canvas,
-        weight: float, recipe: Recipe, resolution: int,
-    ) -> View:
-        """The loss view of `box` (photo pixels): at its own aspect, or at CLIP's input size for the CLIP term.
-
-        The squashed CLIP view keeps the line weight of the unsquashed one (its smaller scale), so
-        lines reach CLIP 3 px wide at 224, as in CLIPasso.
-        """
-        window = canvas.to_canvas(box)
-        if not (recipe.uses_clip and self.clip is not None):
-            return build_view(spec, factories, photo_view(photo, box, view_size(box, resolution)), window, weight, recipe.augmentations)
-        height, width = input_size(self.clip)
-        line_scale = min(width / (window[2] - window[0]), height / (window[3] - window[1]))
-        return build_view(spec, factories, photo_view(photo, box, (height, width)), window, weight, recipe.augmentations, line_scale)
-
     def _initial_strokes(
         self,
         region: _Region,
@@ -243,16 +227,13 @@ class SketchEngine:
         canvas: Canvas,
         existing: Tensor,
         half_width: float,
-        rngs: list[np.random.Generator],
+        streams: list[np.random.Generator],
         init: str,
     ) -> Tensor:
-        """New strokes [K, count, 4, 2] in canvas units, seed k drawing from `rngs[k]`.
+        """New strokes [K, count, 4, 2] in canvas units, one set per seed stream (see seeds.py).
 
         "contours" takes the region's best contour pieces that `existing` strokes [n, 4, 2] do not
-        already draw (seeds after the first jitter them); what they cannot fill (and all of "fps")
-        becomes random walks from farthest-point samples of the edge pixels, or from uniform points
-        when the region has no edges. "saliency" (CLIPasso) starts the random walks at points drawn
-        by CLIP ViT attention on the region's XDoG lines. Each seed draws its own starts and walks.
+        already draw; what they cannot fill (and all of "fps" and "saliency") becomes random walks.
         """
         affine = view_to_canvas(region.box, region.view.shape[:2], canvas)
         pieces = region.analysis.pieces if init == "contours" else ()
@@ -260,31 +241,9 @@ class SketchEngine:
             with torch.no_grad():
                 drawn = render(existing[None], half_width + 1.0, canvas.to_canvas(region.box), region.view.shape[:2])
             pieces = uncovered_pieces(pieces, drawn[0, 0].cpu().numpy() < 0.5)
-        shared = pieces_to_strokes(pieces, count, affine)
-        seeds = []
-        for k, rng in enumerate(rngs):
-            strokes = shared if k == 0 else shared + rng.normal(0.0, SEED_JITTER, shared.shape)
-            missing = count - len(strokes)
-            if missing > 0:
-                strokes = np.concatenate([strokes, self._walks(region, missing, canvas, affine, rng, init)])
-            seeds.append(strokes)
-        return torch.tensor(np.stack(seeds), dtype=torch.float32, device=self.device)
-
-    def _walks(self, region: _Region, count: int, canvas: Canvas, affine: np.ndarray, rng: np.random.Generator, init: str) -> np.ndarray:
-        """`count` short random walks [count, 4, 2] (canvas units) from start points chosen by `init`."""
-        if init == "saliency":
-            # The sampler wants a CPU torch generator; seed it from the seed's rng to stay deterministic.
-            sampler = torch.Generator().manual_seed(int(rng.integers(2**31)))
-            starts = salient_starts(self.vit, to_tensor(region.view, self.device), count, sampler) @ affine[:, :2].T + affine[:, 2]
-        else:
-            candidates = edge_pixels(region.analysis.edges)
-            if len(candidates):
-                starts = farthest_point_sample(candidates, count, rng) @ affine[:, :2].T + affine[:, 2]
-            else:
-                starts = np.zeros((0, 2))
-            if len(starts) < count:
-                starts = np.concatenate([starts, uniform_points(canvas.to_canvas(region.box), count - len(starts), rng)])
-        return random_walk_strokes(starts, canvas.resolution, rng)
+        area = StartArea(region.view, region.analysis.edges, affine, canvas.to_canvas(region.box), canvas.resolution)
+        strokes = seeded_strokes(pieces_to_strokes(pieces, count, affine), count, area, streams, init, self.vit)
+        return torch.tensor(strokes, dtype=torch.float32, device=self.device)
 
     def _term_factories(self, strokes: int, half_width: float) -> dict[str, TermFactory]:
         factories: dict[str, TermFactory] = {
@@ -299,10 +258,29 @@ class SketchEngine:
         return factories
 
 
-def _seed_streams(seed: int, count: int) -> list[np.random.Generator]:
-    """One random stream per best-of-K seed: the first is the job's own (a one-seed job draws as it always
-    has), the others are independent streams derived from the job's seed."""
-    return [np.random.default_rng(seed), *(np.random.default_rng([seed, k]) for k in range(1, count))]
+def loss_view(
+    spec: list[tuple[float, str]],
+    factories: Mapping[str, TermFactory],
+    photo: Tensor,
+    box: Box,
+    canvas: Canvas,
+    weight: float,
+    augmentations: int,
+    resolution: int,
+    clip_size: tuple[int, int] | None,
+) -> View:
+    """The loss view of `box` (photo pixels) of photo [1, 3, H, W]: `resolution` on its long side at its own
+    aspect, or exactly CLIP's input size `clip_size` (h, w) when the objective has the CLIP term.
+
+    The squashed CLIP view keeps the line weight of the unsquashed one (its smaller scale), so lines
+    reach CLIP 3 px wide at 224 whatever their direction, as in CLIPasso; nothing is resampled later.
+    """
+    window = canvas.to_canvas(box)
+    if clip_size is None:
+        return build_view(spec, factories, photo_view(photo, box, view_size(box, resolution)), window, weight, augmentations)
+    height, width = clip_size
+    line_scale = min(width / (window[2] - window[0]), height / (window[3] - window[1]))
+    return build_view(spec, factories, photo_view(photo, box, clip_size), window, weight, augmentations, line_scale)
 
 
 def _method(recipe: Recipe, clip_loaded: bool) -> str:
