@@ -23,7 +23,7 @@ import pytest
 from mross_server.engine.models.clip import load_clip
 from mross_server.engine.models.clip_download import BASE_URL_ENV, OPENAI_CHECKSUMS, checkpoint_url, fetch_clip_weights
 from mross_server.engine.models.locations import WeightsError
-from tests.server_process import SOURCE_PATH, SERVER_PYTHON
+from tests.server_process import SERVER_PYTHON, SOURCE_PATH
 from tests.tiny_models import save_openai_checkpoint, tiny_clip
 
 
@@ -39,7 +39,7 @@ class Mirror:
 
 def _handler(mirror: Mirror) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             mirror.paths.append(self.path)
             mirror.ranges.append(self.headers.get("Range"))
             body = mirror.files.get(self.path)
@@ -115,7 +115,10 @@ def test_a_broken_transfer_resumes_with_a_range_request(mirror, tiny_files, tmp_
     checksums = publish(state, base, "RN101", body)
     state.break_first.update(state.files)
     seen = []
-    fetch_clip_weights(("RN101",), tmp_path, base=base, checksums=checksums, retry_delay_s=0.0, progress=lambda label: lambda done, total: seen.append((done, total)))
+    def follow(label: str):
+        return lambda done, total: seen.append((done, total))
+
+    fetch_clip_weights(("RN101",), tmp_path, base=base, checksums=checksums, retry_delay_s=0.0, progress=follow)
     assert (tmp_path / "RN101.pt").read_bytes() == body
     assert state.ranges[0] is None and state.ranges[1] == f"bytes={len(body) // 2}-"
     assert seen[-1] == (len(body), len(body)), "progress reaches the whole file"
@@ -170,3 +173,12 @@ def test_install_py_clip_runs_fetch_weights_and_says_what_to_do_when_it_fails(mi
     no_server = subprocess.run([python, str(installer), "--clip", "--no-server"], env=env, capture_output=True, text=True, timeout=120)
     assert no_server.returncode == 1
     assert no_server.stderr.strip() == "install.py: --clip downloads weights for the sketch server; drop --no-server"
+
+
+def test_the_engine_loader_downloads_through_the_same_code(mirror, tmp_path, monkeypatch):
+    """`load_clip(..., allow_download=True)` uses fetch_clip_weights: a failed download is a note, not an error."""
+    _, base = mirror
+    monkeypatch.setenv(BASE_URL_ENV, base)
+    loaded = load_clip("RN101", cache_dir=tmp_path, allow_download=True)
+    assert not loaded.found
+    assert "and the download failed (downloading http://127.0.0.1:" in loaded.note and loaded.note.endswith("; using the offline objective")
