@@ -101,9 +101,10 @@ def test_auto_start_runs_the_recorded_server_detached_and_connects(tmp_path, mon
         assert monitor.view().text.startswith("Starting the sketch server")
         pid = json.loads((config_dir / "server.json").read_text())["pid"]
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        assert command[-3:-1] == [b"--idle-exit", str(IDLE_EXIT_S).encode()]
+        assert command[-5:-1] == [b"--idle-exit", str(IDLE_EXIT_S).encode(), b"--log-file", str(config_dir / "server.log").encode()]
         assert os.getsid(pid) == pid, "the server leads its own session, detached from the extension"
-        assert (config_dir / "server.log").is_file()
+        assert "listening on" in (config_dir / "server.log").read_text(), "the server logs into its own rotated file"
+        assert (config_dir / "server-output.log").read_bytes() == b"", "nothing else on its stdout or stderr"
     finally:
         client.close()
         os.kill(json.loads((config_dir / "server.json").read_text())["pid"], 15)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from mross_shared import connection
 from mross_shared.client import SketchClient
-from mross_shared.messages import SERVER_MESSAGES, Done, Error, Hello, JobParams, Limits, Status, StatusRequest
+from mross_shared.messages import PROTOCOL_VERSION, SERVER_MESSAGES, Done, Error, Hello, JobParams, Limits, Status, StatusRequest
 from mross_shared.protocol import DELIMITER, Codec
 from mross_shared.signing import Signer
 from tests.server_process import SAMPLE_PHOTO, ServerProcess, start_server
@@ -92,7 +92,7 @@ def _json(value: Any) -> bytes:
 
 
 def header_for(msg_type: str, **changes: Any) -> dict[str, Any]:
-    header = {"version": 1, "msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": "fuzz", "time": time.time(), "parent_id": None}
+    header = {"version": PROTOCOL_VERSION, "msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": "fuzz", "time": time.time(), "parent_id": None}
     header.update(changes)
     return header
 

@@ -23,6 +23,7 @@ from mross_shared import connection
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import (
     CLIENT_MESSAGES,
+    PROTOCOL_VERSION,
     SERVER_MESSAGES,
     Accepted,
     Cancel,
@@ -98,7 +99,7 @@ def resigned(frames, header_change=None, content_change=None, key=KEY) -> list[b
 def test_client_messages_survive_encode_and_decode(message):
     envelope = server_codec().decode(Codec(KEY, SERVER_MESSAGES, Limits()).encode(message, parent_id="p1").frames)
     assert envelope.message == message
-    assert envelope.header.msg_type == message.msg_type and envelope.header.version == 1 and envelope.header.parent_id == "p1"
+    assert envelope.header.msg_type == message.msg_type and envelope.header.version == PROTOCOL_VERSION and envelope.header.parent_id == "p1"
 
 
 @pytest.mark.parametrize("message", SERVER_SAMPLES, ids=lambda m: type(m).__name__)
@@ -173,8 +174,8 @@ def test_frames_without_the_envelope_are_rejected(frames, code):
 @pytest.mark.parametrize(
     ("header_change", "code"),
     [
-        (lambda h: h.update(version=2), ErrorCode.BAD_VERSION),
-        (lambda h: h.update(version="1"), ErrorCode.BAD_HEADER),
+        (lambda h: h.update(version=PROTOCOL_VERSION - 1), ErrorCode.BAD_VERSION),
+        (lambda h: h.update(version=str(PROTOCOL_VERSION)), ErrorCode.BAD_HEADER),
         (lambda h: h.update(msg_type="progress"), ErrorCode.UNKNOWN_TYPE),  # a server-to-client type
         (lambda h: h.update(msg_type="shutdown"), ErrorCode.UNKNOWN_TYPE),
         (lambda h: h.pop("msg_id"), ErrorCode.BAD_HEADER),
@@ -198,7 +199,12 @@ def test_header_errors_have_their_own_codes(header_change, code):
         (lambda c: c["params"].update(freeze_previous=1), "'params.freeze_previous' must be true or false"),
         (lambda c: c["params"].update(preset="fast; rm -rf"), "'params.preset' must be a short name"),
         (lambda c: c["params"].update(objective="x" * 65), "'params.objective' must be a short name"),
-        (lambda c: c["params"].update(roi_weight=-1), "'roi_weight' must not be negative"),
+        (lambda c: c["params"].update(roi_weight=-1), "'params.roi_weight' must be between 0 and 1000"),
+        (lambda c: c["params"].update(roi_weight=1e300), "'params.roi_weight' must be between 0 and 1000"),
+        (lambda c: c["params"].update(objective="1" + "0" * 41 + "*ink"), "'params.objective': the weight of objective term 'ink'"),
+        (lambda c: c["params"].update(objective="ink+-2*vgg"), "'params.objective': cannot read objective term '-2\\*vgg'"),
+        (lambda c: c["params"].update(orientation=9), "'params.orientation' must be an EXIF orientation"),
+        (lambda c: c["rois"][0].update(x=1e308), "an ROI's x must be a finite number of at most 1e\\+07"),
         (lambda c: c["params"].update(colour="red"), "unexpected field 'params.colour'"),
         (lambda c: c["rois"][1].update(width=-3), "width and height must be positive"),
         (lambda c: c["rois"][1].update(x=10**400), "'rois[1].x' must be a finite number"),

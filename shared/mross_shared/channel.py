@@ -2,7 +2,8 @@
 
 LINGER 0, so closing never hangs on a dead server; a fixed routing id, so a reconnect after a network
 blip keeps receiving the same jobs; CurveZMQ when the connection file names a server key; a socket
-monitor that turns a rejected CURVE handshake into NotAuthorised at once instead of a timeout. What a
+monitor that turns a failed handshake (a rejected CURVE key, or a connection file that disagrees
+with the server about using CURVE) into NotAuthorised at once instead of a timeout. What a
 job is, and which reply answers which request, is `client.py`'s business, not this module's.
 """
 
@@ -43,7 +44,7 @@ class ServerChannel:
             self._socket.routing_id = uuid.uuid4().bytes
             if info.server_public_key:
                 self._use_curve(info.server_public_key, client_keys)
-            self._monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+            self._monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
             self._socket.connect(self.endpoint)
         except BaseException:
             self.close()
@@ -86,11 +87,9 @@ class ServerChannel:
         poller.register(self._socket, zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
         ready = dict(poller.poll(max(1, int(timeout_s * 1000))))
-        if self._monitor in ready and recv_monitor_message(self._monitor)["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-            raise NotAuthorised(
-                f"the server at {self.endpoint} did not accept this client's CurveZMQ key (not authorised) — "
-                f"ask its operator to add {self._public_key_file} to the server's --allow directory"
-            )
+        if self._monitor in ready:
+            event = recv_monitor_message(self._monitor)
+            self._check_handshake(event["event"], event["value"])
         if self._socket not in ready:
             return None
         frames = self._socket.recv_multipart()
@@ -104,6 +103,27 @@ class ServerChannel:
                     "use its current connection file (was the server restarted?)"
                 ) from None
             raise JobFailed(error.code, f"the server sent a message this client cannot read: {error}") from None
+
+    def _check_handshake(self, event: int, value: int) -> None:
+        """NotAuthorised for a handshake the server refused: this client's key, or CURVE on one side only."""
+        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            raise NotAuthorised(
+                f"the server at {self.endpoint} did not accept this client's CurveZMQ key (not authorised) — "
+                f"ask its operator to add {self._public_key_file} to the server's --allow directory"
+            )
+        if event != zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            return
+        if value != zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+            raise NotAuthorised(f"the handshake with {self.endpoint} failed — is an MROSS server listening there?")
+        if self._public_key_file is None:
+            raise NotAuthorised(
+                f"the server at {self.endpoint} uses CurveZMQ, but the connection details give no server key — "
+                "use the connection file that server wrote (it holds the key)"
+            )
+        raise NotAuthorised(
+            f"the server at {self.endpoint} does not use CurveZMQ, but the connection details give a server key — "
+            "use the connection file that server wrote"
+        )
 
     def _use_curve(self, server_key: str, client_keys: Path | None) -> None:
         path = Path(client_keys) if client_keys else connection.default_client_keys()
