@@ -233,7 +233,7 @@ def test_content_that_is_not_json_is_rejected_without_a_crash(content):
 def test_limits_reject_oversized_jobs():
     limits = Limits(max_rois=1, max_strokes=100)
     limits.check_submit(dataclasses.replace(SUBMIT, rois=SUBMIT.rois[:1]))
-    with pytest.raises(ProtocolError, match="2 ROIs; this server allows at most 1") as caught:
+    with pytest.raises(ProtocolError, match="2 ROIs; at most 1 are allowed") as caught:
         limits.check_submit(SUBMIT)
     assert caught.value.code is ErrorCode.LIMIT_EXCEEDED
     with pytest.raises(ProtocolError, match="500 strokes"):

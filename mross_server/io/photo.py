@@ -176,7 +176,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         white = Image.new("RGB", rgba.size, "white")
         white.paste(rgba, mask=rgba.getchannel("A"))
         return white
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")  # a copy of 4 bytes a pixel saved
 
 
 def _grey_to_8bit(image: Image.Image) -> Image.Image:

@@ -108,7 +108,7 @@ class Limits:
             ("sketches", params.sketches, self.max_sketches),
         ):
             if value > limit:
-                raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, f"the job asks for {value} {name}; this server allows at most {limit}")
+                raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, f"the job asks for {value} {name}; at most {limit} are allowed")
 
 
 @dataclass(frozen=True)
