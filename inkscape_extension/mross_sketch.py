@@ -85,7 +85,7 @@ class Sketch(inkex.EffectExtension):
         try:
             rounds = self._run(request)
         except JobInterrupted as interrupted:
-            interrupted_note = keep_interrupted_rounds(interrupted, load_toolkit(), self.options.autostart)
+            interrupted_note = keep_interrupted_rounds(interrupted, load_toolkit())
             rounds = interrupted.rounds
         style = StrokeStyle(self.options.stroke_color, self.options.stroke_width)
         add_round_layers(image, pixels_to_document(image, size), rounds, self.options.layer_mode, style)

@@ -14,20 +14,21 @@ from .progress_window import Toolkit, stderr_silenced
 from .sketch_job import JobInterrupted
 
 
-def keep_interrupted_rounds(interrupted: JobInterrupted, toolkit: Toolkit | None, autostart: bool) -> str:
+def keep_interrupted_rounds(interrupted: JobInterrupted, toolkit: Toolkit | None) -> str:
     """The note to show once `interrupted.rounds` are inserted (no final full stop).
 
     Raises:
         ExtensionError: the user chose not to insert them; the document stays as it was.
     """
-    reason = explain_client_error(interrupted.error, autostart)
+    # The server answered once, so the hint about auto-starting it does not apply.
+    reason = explain_client_error(interrupted.error, autostart=True)
     done, total = len(interrupted.rounds), interrupted.rounds[-1].rounds
-    finished = "the finished round" if done == 1 else f"the {done} finished rounds"
+    finished, was, them = ("the finished round", "was", "it") if done == 1 else (f"the {done} finished rounds", "were", "them")
     if toolkit is not None:
         question = f"The sketch stopped after round {done} of {total}: {reason}.\n\nInsert {finished} as layers?"
         if not ask(toolkit, "MROSS Scene Sketch", question, f"Insert {finished}", "Discard"):
-            raise ExtensionError(f"{reason}; {finished} were discarded as you chose, so the document is unchanged")
-    return f"the sketch stopped after round {done} of {total} ({reason}), so only {finished} were inserted; Edit ▸ Undo removes them"
+            raise ExtensionError(f"{reason}; {finished} {was} discarded as you chose, so the document is unchanged")
+    return f"the sketch stopped after round {done} of {total} ({reason}), so only {finished} {was} inserted; Edit ▸ Undo removes {them}"
 
 
 def ask(toolkit: Toolkit, title: str, question: str, yes: str, no: str) -> bool:
