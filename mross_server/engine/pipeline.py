@@ -235,7 +235,7 @@ class SketchEngine:
         check_photo_size(width, height, self.limits.max_image_pixels, name)
         clipped, notes = clip_rois(rois, width, height)
         scale = working_scale([(0, 0, width, height), *(roi.box for roi in clipped)], long_side)
-        return open_photo(data, self.limits.max_image_pixels, orientation, scale), clipped, notes
+        return open_photo(data, self.limits.max_image_pixels, orientation, scale, name), clipped, notes
 
     def _region(self, photo: Photo, roi: RoiBox | None, box: Box, preset: Preset) -> _Region:
         size = view_size(box, preset.analysis_size)

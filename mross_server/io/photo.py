@@ -126,15 +126,17 @@ def open_photo(
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     orientation: int | None = None,
     scale: float = 1.0,
+    name: str | None = None,
 ) -> Photo:
     """Decode a photo upright, with at least `scale` (0 < scale <= 1) of its pixels along each side.
 
     `orientation` (EXIF 1-8) overrides the file's own tag; the first frame of an animation is used.
+    `name` is what error sentences call the photo (default: its path, or "the image data").
 
     Raises:
         SketchInputError: the file is missing (UnreadablePhoto: not an image; PhotoTooLarge: over `max_pixels`).
     """
-    name = "the image data" if isinstance(source, bytes) else str(source)
+    name = name or ("the image data" if isinstance(source, bytes) else str(source))
     data = read_photo_bytes(source)
     with _opened(data, name) as image:
         width, height = _upright_size(image, orientation)
