@@ -7,10 +7,7 @@ stored turned a quarter left, tagged EXIF orientation 6).
 
 import base64
 import os
-import shutil
 import signal
-import subprocess
-import textwrap
 from contextlib import redirect_stderr
 from io import BytesIO, StringIO
 from unittest.mock import patch
@@ -21,7 +18,8 @@ import pytest
 import mross_sketch
 from mross_shared.client import SketchClient
 from mross_shared.messages import RoundUpdate
-from tests.extension_dir import EXTENSION_DIR, REPO_ROOT, TEST_DATA
+from tests.extension_dir import TEST_DATA
+from tests.gtk_script import needs_xvfb, run_with_gtk
 from tests.server_process import running_server, start_server
 
 IMAGES = TEST_DATA / "images"
@@ -124,21 +122,16 @@ def test_a_failure_after_round_1_inserts_the_finished_round_and_says_so(tmp_path
     ]
 
 
-@pytest.mark.skipif(not shutil.which("xvfb-run"), reason="needs xvfb-run (apt)")
+@needs_xvfb
 def test_with_gtk_the_user_chooses_whether_finished_rounds_are_inserted():
-    script = textwrap.dedent(
+    done = run_with_gtk(
         """
         from mross_ext.errors import ExtensionError
         from mross_ext.partial_rounds import keep_interrupted_rounds
-        from mross_ext.progress_window import load_toolkit
         from mross_ext.sketch_job import JobInterrupted
         from mross_shared.errors import ErrorCode, JobFailed
         from mross_shared.messages import RoundUpdate, StrokePath
 
-        toolkit = load_toolkit()
-        if toolkit is None:
-            print("no-gtk")
-            raise SystemExit(0)
         gtk = toolkit.gtk
         rounds = (RoundUpdate("job", 1, 3, None, (StrokePath("M 0 0 C 1 1 2 2 3 3", 1.0),), (0,), None, 1.0),)
         failure = JobInterrupted(JobFailed(ErrorCode.INTERNAL, "the server failed on job job (RuntimeError)"), rounds)
@@ -160,12 +153,6 @@ def test_with_gtk_the_user_chooses_whether_finished_rounds_are_inserted():
         print("accepted:", keep_interrupted_rounds(failure, toolkit))
         """
     )
-    path = os.pathsep.join([str(EXTENSION_DIR), str(REPO_ROOT / "shared")])
-    done = subprocess.run(
-        ["xvfb-run", "-a", "/usr/bin/python3", "-c", script], env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True, timeout=60
-    )
-    if done.stdout.strip() == "no-gtk":
-        pytest.skip("Debian's python3 has no PyGObject with GTK 3 (apt install python3-gi gir1.2-gtk-3.0)")
     assert done.stdout.splitlines() == [
         "declined: the sketch server could not finish the job: the server failed on job job (RuntimeError); "
         "the finished round was discarded as you chose, so the document is unchanged",
@@ -173,4 +160,3 @@ def test_with_gtk_the_user_chooses_whether_finished_rounds_are_inserted():
         "on job job (RuntimeError)), so only the finished round was inserted; Edit ▸ Undo removes it",
     ], done.stderr
     assert done.stderr == ""
-

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from mross_ext.sketch_job import JobMonitor, ProgressView, describe_progress, fo
 from mross_shared.errors import ServerUnreachable
 from mross_shared.messages import JobState, ProgressUpdate
 from tests.extension_dir import EXTENSION_DIR, REPO_ROOT
+from tests.gtk_script import needs_xvfb, run_with_gtk
 from tests.server_process import SERVER_PYTHON, SOURCE_PATH
 
 CHILD_PATH = os.pathsep.join([str(EXTENSION_DIR), str(REPO_ROOT / "shared")])
@@ -110,18 +110,14 @@ def test_auto_start_runs_the_recorded_server_detached_and_connects(tmp_path, mon
         os.kill(json.loads((config_dir / "server.json").read_text())["pid"], 15)
 
 
-@pytest.mark.skipif(not shutil.which("xvfb-run"), reason="needs xvfb-run (apt)")
+@needs_xvfb
 def test_progress_window_cancels_and_closes_under_a_real_display():
     """GTK runs in Debian's python3 (PyGObject from apt) on a virtual X display; Cancel is clicked."""
-    script = textwrap.dedent(
+    done = run_with_gtk(
         """
         import time
-        from mross_ext.progress_window import load_toolkit, run_with_window
+        from mross_ext.progress_window import run_with_window
         from mross_ext.sketch_job import JobMonitor, ProgressView
-        toolkit = load_toolkit()
-        if toolkit is None:
-            print("no-gtk")
-            raise SystemExit(0)
         monitor = JobMonitor()
 
         def click_cancel():
@@ -141,9 +137,5 @@ def test_progress_window_cancels_and_closes_under_a_real_display():
         print(run_with_window(toolkit, "MROSS test", monitor, work))
         """
     )
-    env = {**os.environ, "PYTHONPATH": CHILD_PATH}
-    done = subprocess.run(["xvfb-run", "-a", "/usr/bin/python3", "-c", script], env=env, capture_output=True, text=True, timeout=60)
-    if done.stdout.strip() == "no-gtk":
-        pytest.skip("Debian's python3 has no PyGObject with GTK 3 (apt install python3-gi gir1.2-gtk-3.0)")
     assert done.stdout.strip() == "cancelled", done.stderr
     assert done.stderr == "", "GTK's diagnostics must not reach stderr (Inkscape shows them in a dialog)"
