@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -57,7 +56,7 @@ from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, MrossError  
 from mross_shared.messages import PROTOCOL_VERSION, SERVER_MESSAGES, Done, Error, JobParams, Limits, RoiBox, Status, StatusRequest  # noqa: E402
 from mross_shared.protocol import DELIMITER, Codec  # noqa: E402
 from mross_shared.signing import Signer  # noqa: E402
-from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, start_server  # noqa: E402
+from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, free_port, start_server  # noqa: E402
 
 VERDICTS = ("clean", "wrong", "crash", "lost")
 MEMORY_TARGET_MB = 1536
@@ -478,9 +477,7 @@ def faults(h: Harness, work: Path) -> None:
         return kept(out, status, stderr, cli.EXIT_FAILED)
 
     def restarted() -> tuple[str, str]:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = str(probe.getsockname()[1])
+        port = str(free_port())
         first = start_server(work / "restarted", "--port", port)
         second: list[ServerProcess] = []
         out = work / "restarted.svg"

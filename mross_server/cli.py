@@ -15,7 +15,7 @@ from mross_server.io.svg import read_svg, round_layers, write_svg
 from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
 from mross_server.output_paths import Output, SketchOutputs, check_outputs, sketch_outputs
 from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, MrossError, ProtocolError
-from mross_shared.layers import LAYER_MODES, round_region
+from mross_shared.layers import LAYER_MODES, round_region, standing_rounds
 from mross_shared.messages import RoiBox
 
 #: Exit statuses: the job could not run or finish (server, files); the user's input is bad (as argparse's
@@ -156,14 +156,15 @@ def _keep_finished_rounds(finished: list[RoundResult], photo: Path, partial: Pat
     """Write the rounds a failed job had finished to the partial SVG, and say so; its exit status stays the failure's."""
     if not finished:
         return
+    rounds = standing_rounds(finished)  # a job restarted on another worker sends its rounds again
     try:
         width, height = photo_size(read_photo_bytes(photo))
-        write_svg(partial, round_layers(finished, mode, color), width, height)
+        write_svg(partial, round_layers(rounds, mode, color), width, height)
     except (OSError, SketchInputError) as error:
-        print(f"mross: could not keep the {len(finished)} finished round(s) in {partial}: {error}", file=sys.stderr)
+        print(f"mross: could not keep the {len(rounds)} finished round(s) in {partial}: {error}", file=sys.stderr)
         return
     print(
-        f"mross: the job did not finish; kept its {len(finished)} finished round(s) of {finished[-1].rounds} in {partial}",
+        f"mross: the job did not finish; kept its {len(rounds)} finished round(s) of {rounds[-1].rounds} in {partial}",
         file=sys.stderr,
     )
 

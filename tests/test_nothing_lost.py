@@ -13,7 +13,6 @@ import json
 import logging
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from mross_shared.errors import ErrorCode, JobFailed
 from mross_shared.messages import PROTOCOL_VERSION, SERVER_MESSAGES, Error, JobParams, Limits, RoiBox, Status, StatusRequest
 from mross_shared.protocol import DELIMITER, Codec
 from mross_shared.signing import Signer
-from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, start_server
+from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, free_port, start_server
 
 QUICK = ("--preset", "test", "--strokes", "6", "--device", "cpu", "--quiet")
 
@@ -50,12 +49,6 @@ def run_mross(capsys, *args: str) -> tuple[int, str]:
     """`mross ARGS` in this process: (exit status, stderr)."""
     status = cli.main(list(args))
     return status, capsys.readouterr().err
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def png_declaring(width: int, height: int) -> bytes:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mross_shared.client import SketchClient
 from mross_shared.errors import JobCancelled, MrossError
+from mross_shared.layers import standing_rounds
 from mross_shared.messages import JobParams, ProgressUpdate, RoiBox, RoundUpdate
 
 from .inkscape_watch import InkscapeWatch
@@ -76,7 +77,8 @@ def run_sketch(
     monitor: JobMonitor,
     watch: InkscapeWatch,
 ) -> tuple[RoundUpdate, ...]:
-    """Connect, submit `request` and return every round once the job is done.
+    """Connect, submit `request` and return every round once the job is done (one per index: a job
+    restarted on another worker sends its rounds again, and the later ones stand).
 
     The job is cancelled on the server when the monitor's Cancel is pressed or Inkscape goes away;
     the client's JobCancelled, JobFailed, ServerUnreachable and NotAuthorised pass through, except
@@ -89,7 +91,7 @@ def run_sketch(
         raise  # the user (or Inkscape) stopped it: nothing is inserted
     except MrossError as error:
         if rounds:
-            raise JobInterrupted(error, tuple(rounds)) from error
+            raise JobInterrupted(error, standing_rounds(rounds)) from error
         raise
 
 
@@ -113,7 +115,7 @@ def _collect_rounds(
                 monitor.show(describe_progress(event))
             elif isinstance(event, RoundUpdate):
                 rounds.append(event)
-    return tuple(rounds)
+    return standing_rounds(rounds)
 
 
 def describe_progress(update: ProgressUpdate) -> ProgressView:

@@ -38,7 +38,17 @@ from mross_server.engine.regions import clip_rois
 from mross_server.engine.renderer import render
 from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
 from mross_server.io.photo import Photo, check_photo_size, open_photo, photo_size, read_photo_bytes
-from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_server.job import (
+    CLIP_BACKBONE,
+    SALIENCY_BACKBONE,
+    VGG_BACKBONE,
+    Progress,
+    RoundResult,
+    SketchCancelled,
+    SketchInputError,
+    SketchParams,
+    SketchResult,
+)
 from mross_shared.messages import Limits, RoiBox
 from mross_shared.objective_spec import parse_objective
 
@@ -113,7 +123,7 @@ class SketchEngine:
     @property
     def backbones(self) -> tuple[str, ...]:
         """Names of the loaded loss networks."""
-        models = (("vgg16-hed", self.vgg), ("clip-RN101", self.clip), ("clip-ViT-B-32", self.vit))
+        models = ((VGG_BACKBONE, self.vgg), (CLIP_BACKBONE, self.clip), (SALIENCY_BACKBONE, self.vit))
         return tuple(name for name, model in models if model is not None)
 
     def sketch(
