@@ -194,7 +194,9 @@ def test_4_server_restarted_after_round_1_leaves_a_partial_svg(tmp_path, photo):
         for process in restarted:
             process.stop()
     _assert_round_1_kept(tmp_path, photo, before, run)
-    assert "was restarted and lost job" in run.stderr
+    # Which the client notices first depends on how long the new server takes to start (the client
+    # gives up after 15 s of silence); either way the finished round is kept.
+    assert "was restarted and lost job" in run.stderr or "stopped answering" in run.stderr, run.stderr
 
 
 def test_4_local_engine_failing_after_round_1_leaves_a_partial_svg(tmp_path, photo, capsys, monkeypatch):
