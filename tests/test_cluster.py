@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mross_server.serve.cluster_link import NAMESPACE
+from mross_server.serve.cluster.link import NAMESPACE
 from mross_shared.client import SketchClient
 from mross_shared.errors import ErrorCode, JobCancelled, JobFailed
 from mross_shared.layers import standing_rounds
@@ -222,6 +222,6 @@ def test_setup_problems_are_one_sentence(cluster, tmp_path):
 
 
 def test_nothing_of_ray_is_imported_without_ray(tmp_path):
-    probe = "import sys, mross_server.serve.cli, mross_server.serve.cluster; print('ray' in sys.modules)"
+    probe = "import sys, mross_server.serve.cli, mross_server.serve.cluster.dispatcher; print('ray' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=environment(tmp_path), check=True)
     assert result.stdout.strip() == "False"

@@ -6,8 +6,8 @@ The same rules run against a real Ray cluster in test_cluster.py; here each rule
 from __future__ import annotations
 
 from mross_server.job import CLIP_BACKBONE, SALIENCY_BACKBONE, VGG_BACKBONE, required_backbones
+from mross_server.serve.cluster.pool import WorkerPool
 from mross_server.serve.dispatch import Job
-from mross_server.serve.pool import WorkerPool
 from mross_shared.errors import ErrorCode
 from mross_shared.messages import JobParams, JobState, WorkerInfo
 

@@ -229,8 +229,8 @@ def _ray_pool(args: argparse.Namespace) -> tuple[Dispatcher, str]:
     if importlib.util.find_spec("ray") is None:
         raise SetupError("--ray needs Ray, which is not installed here; install the server with the cluster extra: pip install 'mross-inkscape[cluster]'")
     # Imported here: the single-engine server has no use for the pool's code.
-    from mross_server.serve.cluster import ClusterDispatcher, ClusterError
-    from mross_server.serve.cluster_link import PoolSettings, split_address
+    from mross_server.serve.cluster.dispatcher import ClusterDispatcher, ClusterError
+    from mross_server.serve.cluster.link import PoolSettings, split_address
 
     try:
         split_address(args.ray)

@@ -1,7 +1,7 @@
 """Between the I/O thread and whatever runs the jobs: accepted jobs go in, WorkerEvents come out.
 
 Two dispatchers implement the `Dispatcher` protocol: `runner.JobRunner` (one thread, one engine in
-this process) and `cluster.ClusterDispatcher` (a pool of Ray actors). Either reports what happens as
+this process) and `cluster.dispatcher.ClusterDispatcher` (a pool of Ray actors). Either reports what happens as
 WorkerEvents on its `events` queue and pokes the I/O thread through an inproc PAIR socket, so the I/O
 thread wakes at once; neither ever touches the server's ROUTER socket.
 """

@@ -2,7 +2,7 @@
 dispatcher of a single-engine server, one thread running jobs in order on the warm engine.
 
 Cancelling is the job's threading.Event, which the pipeline polls every iteration. `run_job` also
-serves the Ray pool's actors (`cluster_worker.py`), so a job reports the same events wherever it runs.
+serves the Ray pool's actors (`cluster/worker.py`), so a job reports the same events wherever it runs.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import ray
 from ray import ObjectRefGenerator
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayError
 
-from mross_server.serve.cluster_link import (
+from mross_server.serve.cluster.link import (
     NAMESPACE,
     BridgeMessage,
     CancelJob,
@@ -38,7 +38,7 @@ from mross_server.serve.cluster_link import (
     WorkerLost,
     head_answers,
 )
-from mross_server.serve.cluster_worker import SketchWorker
+from mross_server.serve.cluster.worker import SketchWorker
 from mross_server.serve.dispatch import WorkerEvent
 from mross_shared.errors import ErrorCode
 from mross_shared.messages import Error, JobState, WorkerInfo

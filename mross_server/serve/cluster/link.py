@@ -1,8 +1,8 @@
 """What the front door and its Ray bridge process say to each other (pickled over a multiprocessing Pipe).
 
-The front door (`cluster.py`) never imports Ray: Ray's driver ends its own process when the cluster's
+The front door (`dispatcher.py`) never imports Ray: Ray's driver ends its own process when the cluster's
 head is gone for a minute, and the front door must outlive that. So a child process, the bridge
-(`cluster_bridge.py`), is the Ray driver; this module is the vocabulary both sides share.
+(`cluster/bridge.py`), is the Ray driver; this module is the vocabulary both sides share.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The dispatcher of a Ray-pool server: jobs run on a pool of Ray actors, each with a warm engine.
 
-The front door never imports Ray. A child process, the bridge (`cluster_bridge.py`), is the Ray driver:
+The front door never imports Ray. A child process, the bridge (`cluster/bridge.py`), is the Ray driver:
 Ray ends a driver's process when the cluster's head has been gone for a minute, and the front door
 must outlive that. One thread here owns the pool's book (`pool.WorkerPool`) and the bridge's pipe:
 it hands waiting jobs to free workers, forwards cancels, turns the bridge's news into WorkerEvents
@@ -24,7 +24,7 @@ from multiprocessing.process import BaseProcess
 import zmq
 
 from mross_server.job import required_backbones
-from mross_server.serve.cluster_link import (
+from mross_server.serve.cluster.link import (
     BridgeMessage,
     CancelJob,
     ClusterLost,
@@ -40,8 +40,8 @@ from mross_server.serve.cluster_link import (
     WorkerLost,
     head_answers,
 )
+from mross_server.serve.cluster.pool import WorkerPool
 from mross_server.serve.dispatch import FINAL_STATES, Job, WorkerEvent, event_outlet
-from mross_server.serve.pool import WorkerPool
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import Error, JobState, WorkerInfo
 
@@ -152,7 +152,7 @@ def _bridge_main(link: Connection, settings: PoolSettings) -> None:
     os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     # Imported in the child only: this is where Ray enters.
-    from mross_server.serve.cluster_bridge import main
+    from mross_server.serve.cluster.bridge import main
 
     main(link, settings)
 
