@@ -3,7 +3,8 @@
 
 Reads the selected bitmap and ROI rectangles, sends the photo's bytes and the ROIs (in photo pixels)
 to the MROSS sketch server, and once the job has finished adds one layer per round above the photo.
-Any failure leaves the document as it was and is reported as one sentence.
+Any failure leaves the document as it was and is reported as one sentence; a failure after some
+rounds arrived inserts those rounds if the user agrees (see mross_ext/partial_rounds.py).
 """
 
 import functools
@@ -30,11 +31,12 @@ from mross_ext.bitmap_source import ImageLink, read_image_bytes  # noqa: E402
 from mross_ext.errors import ExtensionError, explain_client_error  # noqa: E402
 from mross_ext.inkscape_watch import InkscapeWatch  # noqa: E402
 from mross_ext.layers import StrokeStyle, add_round_layers  # noqa: E402
+from mross_ext.partial_rounds import keep_interrupted_rounds  # noqa: E402
 from mross_ext.photo_geometry import pixels_to_document, roi_to_pixels  # noqa: E402
 from mross_ext.progress_window import load_toolkit, run_with_window  # noqa: E402
 from mross_ext.selection import read_selection  # noqa: E402
 from mross_ext.server_start import ServerChoice, connect  # noqa: E402
-from mross_ext.sketch_job import JobMonitor, SketchRequest, run_sketch  # noqa: E402
+from mross_ext.sketch_job import JobInterrupted, JobMonitor, SketchRequest, run_sketch  # noqa: E402
 from mross_shared.errors import MrossError, ProtocolError  # noqa: E402
 from mross_shared.install_record import RECORD_NAME  # noqa: E402
 from mross_shared.layers import LAYER_MODES  # noqa: E402
@@ -78,10 +80,17 @@ class Sketch(inkex.EffectExtension):
         data = read_image_bytes(link)
         size = decode_pixel_size(data)
         rois = [roi_to_pixels(rect, image, size) for rect in chosen.rois]
-        request = SketchRequest(data, tuple(RoiBox(*roi.as_tuple()) for roi in rois), self._job_params())
-        rounds = self._run(request)
+        request = SketchRequest(data, tuple(RoiBox(*roi.as_tuple()) for roi in rois), self._job_params(size.orientation))
+        interrupted_note = None
+        try:
+            rounds = self._run(request)
+        except JobInterrupted as interrupted:
+            interrupted_note = keep_interrupted_rounds(interrupted, load_toolkit())
+            rounds = interrupted.rounds
         style = StrokeStyle(self.options.stroke_color, self.options.stroke_width)
         add_round_layers(image, pixels_to_document(image, size), rounds, self.options.layer_mode, style)
+        if interrupted_note:
+            inkex.errormsg(f"MROSS: {interrupted_note}.")
         for number, roi in enumerate(rois, start=1):
             if roi.approximated:
                 inkex.errormsg(
@@ -89,7 +98,7 @@ class Sketch(inkex.EffectExtension):
                     "so its upright bounding box was sketched."
                 )
 
-    def _job_params(self):
+    def _job_params(self, orientation):
         opts = self.options
         try:
             return JobParams(
@@ -99,6 +108,8 @@ class Sketch(inkex.EffectExtension):
                 sketches=opts.sketches or None,
                 seed=opts.seed,
                 freeze_previous=opts.freeze,
+                # The photo as Inkscape draws it: strokes and ROIs are in those pixels.
+                orientation=orientation,
             )
         except ProtocolError as err:
             raise ExtensionError(f"a setting is out of range: {err}") from None

@@ -21,6 +21,7 @@ from mross_server.engine.pipeline import OFFLINE_METHOD, SketchEngine, loss_view
 from mross_server.engine.presets import get_preset, job_recipe
 from mross_server.engine.renderer import Frame, render_frames
 from mross_server.engine.seeds import StartArea, seed_streams, seeded_strokes
+from mross_server.io.photo import Photo
 from mross_server.job import SketchParams
 from mross_shared.client import SketchClient
 from mross_shared.messages import JobParams, ProgressUpdate, RoiBox
@@ -64,9 +65,9 @@ def test_the_paper_preset_is_clipasso_with_clip_and_quality_without():
 def test_the_clip_view_of_a_non_square_canvas_is_rendered_at_clips_size(tmp_path):
     """CLIP's 224² view of a 3:2 photo is drawn at 224² directly: lines of either direction are 3 px, unblurred."""
     canvas = Canvas(600, 400, 224)
-    photo = torch.rand(1, 3, 400, 600, generator=torch.Generator().manual_seed(0))
+    photo = Photo.from_array(np.random.default_rng(0).random((400, 600, 3)))
     factories = {"vgg": lambda zoom: VggLoss(load_vgg16(write_tiny_hed_h5(tmp_path / "tiny.h5")))}
-    view = loss_view([(1.0, "vgg")], factories, photo, (0, 0, 600, 400), canvas, 1.0, 4, 224, clip_size=(224, 224))
+    view = loss_view([(1.0, "vgg")], factories, photo, (0, 0, 600, 400), canvas, 1.0, 4, 224, (224, 224), torch.device("cpu"))
     assert view.size == (224, 224) and view.window == canvas.window
     horizontal = [[20.0, 75.0], [70.0, 75.0], [130.0, 75.0], [200.0, 75.0]]
     vertical = [[112.0, 10.0], [112.0, 50.0], [112.0, 90.0], [112.0, 140.0]]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from mross_ext.sketch_job import JobMonitor, ProgressView, describe_progress, fo
 from mross_shared.errors import ServerUnreachable
 from mross_shared.messages import JobState, ProgressUpdate
 from tests.extension_dir import EXTENSION_DIR, REPO_ROOT
+from tests.gtk_script import needs_xvfb, run_with_gtk
 from tests.server_process import SERVER_PYTHON, SOURCE_PATH
 
 CHILD_PATH = os.pathsep.join([str(EXTENSION_DIR), str(REPO_ROOT / "shared")])
@@ -103,26 +103,23 @@ def test_auto_start_runs_the_recorded_server_detached_and_connects(tmp_path, mon
         assert monitor.view().text.startswith("Starting the sketch server")
         pid = json.loads((config_dir / "server.json").read_text())["pid"]
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        assert command[-3:-1] == [b"--idle-exit", str(IDLE_EXIT_S).encode()]
+        assert command[-5:-1] == [b"--idle-exit", str(IDLE_EXIT_S).encode(), b"--log-file", str(config_dir / "server.log").encode()]
         assert os.getsid(pid) == pid, "the server leads its own session, detached from the extension"
-        assert (config_dir / "server.log").is_file()
+        assert "listening on" in (config_dir / "server.log").read_text(), "the server logs into its own rotated file"
+        assert (config_dir / "server-output.log").read_bytes() == b"", "nothing else on its stdout or stderr"
     finally:
         client.close()
         os.kill(json.loads((config_dir / "server.json").read_text())["pid"], 15)
 
 
-@pytest.mark.skipif(not shutil.which("xvfb-run"), reason="needs xvfb-run (apt)")
+@needs_xvfb
 def test_progress_window_cancels_and_closes_under_a_real_display():
     """GTK runs in Debian's python3 (PyGObject from apt) on a virtual X display; Cancel is clicked."""
-    script = textwrap.dedent(
+    done = run_with_gtk(
         """
         import time
-        from mross_ext.progress_window import load_toolkit, run_with_window
+        from mross_ext.progress_window import run_with_window
         from mross_ext.sketch_job import JobMonitor, ProgressView
-        toolkit = load_toolkit()
-        if toolkit is None:
-            print("no-gtk")
-            raise SystemExit(0)
         monitor = JobMonitor()
 
         def click_cancel():
@@ -142,9 +139,5 @@ def test_progress_window_cancels_and_closes_under_a_real_display():
         print(run_with_window(toolkit, "MROSS test", monitor, work))
         """
     )
-    env = {**os.environ, "PYTHONPATH": CHILD_PATH}
-    done = subprocess.run(["xvfb-run", "-a", "/usr/bin/python3", "-c", script], env=env, capture_output=True, text=True, timeout=60)
-    if done.stdout.strip() == "no-gtk":
-        pytest.skip("Debian's python3 has no PyGObject with GTK 3 (apt install python3-gi gir1.2-gtk-3.0)")
     assert done.stdout.strip() == "cancelled", done.stderr
     assert done.stderr == "", "GTK's diagnostics must not reach stderr (Inkscape shows them in a dialog)"

@@ -35,7 +35,7 @@ def load_toolkit() -> Toolkit | None:
     # Without this, GTK on a bare X server warns about the accessibility bus.
     os.environ.setdefault("NO_AT_BRIDGE", "1")
     # PyGObject's import warnings would reach stderr, and Inkscape shows anything there in a dialog.
-    with warnings.catch_warnings(), _stderr_silenced():
+    with warnings.catch_warnings(), stderr_silenced():
         warnings.simplefilter("ignore")
         try:
             import gi
@@ -93,7 +93,7 @@ def run_with_window(toolkit: Toolkit, title: str, monitor: JobMonitor, work: Cal
     box.pack_start(bar, False, False, 0)
     box.pack_end(button, False, False, 0)
     window.add(box)
-    with _stderr_silenced():
+    with stderr_silenced():
         thread.start()
         window.show_all()
         toolkit.glib.timeout_add(_REFRESH_MS, refresh)
@@ -108,7 +108,7 @@ def run_with_window(toolkit: Toolkit, title: str, monitor: JobMonitor, work: Cal
 
 
 @contextmanager
-def _stderr_silenced() -> Iterator[None]:
+def stderr_silenced() -> Iterator[None]:
     """Point file descriptor 2 at the null device: GTK's own diagnostics are not for the user."""
     saved = os.dup(2)
     try:

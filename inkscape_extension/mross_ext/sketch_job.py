@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mross_shared.client import SketchClient
+from mross_shared.errors import JobCancelled, MrossError
 from mross_shared.layers import standing_rounds
 from mross_shared.messages import JobParams, ProgressUpdate, RoiBox, RoundUpdate
 
@@ -24,6 +25,15 @@ class SketchRequest:
     image: bytes
     rois: tuple[RoiBox, ...]
     params: JobParams
+
+
+class JobInterrupted(Exception):
+    """The job failed after some of its rounds had arrived: the client's `error` and the `rounds` received."""
+
+    def __init__(self, error: MrossError, rounds: tuple[RoundUpdate, ...]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.rounds = rounds
 
 
 @dataclass(frozen=True)
@@ -71,9 +81,28 @@ def run_sketch(
     restarted on another worker sends its rounds again, and the later ones stand).
 
     The job is cancelled on the server when the monitor's Cancel is pressed or Inkscape goes away;
-    the client's JobCancelled, JobFailed, ServerUnreachable and NotAuthorised pass through.
+    the client's JobCancelled, JobFailed, ServerUnreachable and NotAuthorised pass through, except
+    that a failure after a round has arrived becomes JobInterrupted, which carries those rounds.
     """
     rounds: list[RoundUpdate] = []
+    try:
+        return _collect_rounds(connect, request, monitor, watch, rounds)
+    except JobCancelled:
+        raise  # the user (or Inkscape) stopped it: nothing is inserted
+    except MrossError as error:
+        if rounds:
+            raise JobInterrupted(error, standing_rounds(rounds)) from error
+        raise
+
+
+def _collect_rounds(
+    connect: Callable[[JobMonitor], SketchClient],
+    request: SketchRequest,
+    monitor: JobMonitor,
+    watch: InkscapeWatch,
+    rounds: list[RoundUpdate],
+) -> tuple[RoundUpdate, ...]:
+    """Run the job, appending each round to `rounds` as it arrives, so a failure leaves them with the caller."""
     with connect(monitor) as client:
         monitor.show(ProgressView("Uploading the photo…", 0.0))
         job_id = client.submit(request.image, request.rois, request.params)

@@ -23,8 +23,9 @@ import torch
 from torch import Tensor
 
 from mross_server.engine.budget import allocate_strokes
-from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
+from mross_server.engine.canvas import Box, Canvas, to_tensor, view_size, view_to_canvas, working_scale
 from mross_server.engine.contours import EdgeAnalysis, analyse_edges
+from mross_server.engine.cost import check_job_cost
 from mross_server.engine.initial_strokes import pieces_to_strokes, uncovered_pieces
 from mross_server.engine.losses.clip import ClipLoss, input_size
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
@@ -33,13 +34,13 @@ from mross_server.engine.losses.vgg import VggLoss
 from mross_server.engine.models.clip import load_clip
 from mross_server.engine.models.hed_h5 import load_vgg16
 from mross_server.engine.models.locations import hed_weights_path
-from mross_server.engine.objective import Objective, TermFactory, View, build_view, check_terms, parse_objective
+from mross_server.engine.objective import Objective, TermFactory, View, build_view, check_terms
 from mross_server.engine.optimizer import LossScale, StepReport, optimize_strokes
 from mross_server.engine.presets import INIT_METHODS, Preset, Recipe, get_preset, job_recipe
 from mross_server.engine.regions import clip_rois
 from mross_server.engine.renderer import render
 from mross_server.engine.seeds import StartArea, seed_streams, seeded_strokes
-from mross_server.io.photo import load_photo
+from mross_server.io.photo import Photo, check_photo_size, open_photo, photo_size, read_photo_bytes
 from mross_server.job import (
     CLIP_BACKBONE,
     SALIENCY_BACKBONE,
@@ -51,7 +52,8 @@ from mross_server.job import (
     SketchParams,
     SketchResult,
 )
-from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, RoiBox
+from mross_shared.messages import Limits, RoiBox
+from mross_shared.objective_spec import parse_objective
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,20 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise SketchInputError("--device cuda was asked for, but PyTorch sees no CUDA GPU on this machine")
     return torch.device(name)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A job's settings once its parameters were checked: the preset's side for this engine with the
+    job's overrides applied (`recipe`), and notes on what was substituted."""
+
+    preset: Preset
+    recipe: Recipe
+    objective: list[tuple[float, str]]
+    factories: dict[str, TermFactory]
+    init: str
+    roi_weight: float
+    notes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -88,10 +104,11 @@ class SketchEngine:
         device: str = "auto",
         clip_weights: str | Path | None = None,
         allow_download: bool = False,
-        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        limits: Limits | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.max_image_pixels = max_image_pixels
+        # The same limits locally as on a server: the largest photo, job and estimated cost.
+        self.limits = limits or Limits()
         self.notes: list[str] = []
         weights = hed_weights_path()
         self.vgg = load_vgg16(weights).to(self.device) if weights.is_file() else None
@@ -124,49 +141,33 @@ class SketchEngine:
     ) -> SketchResult:
         """Sketch a photo in 1 + len(rois) rounds; see the module docstring.
 
-        `image` is encoded bytes, a path, or an [H, W, 3] float array in [0, 1]. Rounds are handed to
-        `on_round` as they finish. Raises SketchInputError for bad input and SketchCancelled when
-        `cancelled()` turns true (checked every iteration).
+        `image` is encoded bytes, a path, or an [H, W, 3] float array in [0, 1]; ROIs and the strokes
+        of the rounds are in the full-size upright photo's pixels (however small the working copy
+        it is decoded to). Rounds are handed to `on_round` as they finish. Raises SketchInputError
+        for bad input or a job over the limits, and SketchCancelled when `cancelled()` turns true
+        (checked every iteration).
         """
-        photo = image if isinstance(image, np.ndarray) else load_photo(image, self.max_image_pixels)
-        height, width = photo.shape[:2]
-        rois, notes = clip_rois(list(rois), width, height)
+        plan = self._plan(params, len(rois))
+        preset, objective, factories = plan.preset, plan.objective, plan.factories
+        photo, rois, notes = self._photo(image, list(rois), params.orientation, max(preset.resolution, preset.analysis_size))
+        notes += plan.notes
+        width, height = photo.width, photo.height
         rounds = 1 + len(rois)
-        if params.strokes < rounds:
-            raise SketchInputError(f"{params.strokes} strokes cannot be spread over {rounds} rounds; ask for at least {rounds}")
-        try:
-            preset = get_preset(params.preset)
-            recipe = job_recipe(preset, self.clip is not None, params)
-            objective = parse_objective(recipe.objective)
-            factories = self._term_factories(params.strokes, preset.canvas_half_width)
-            check_terms(objective, factories)
-        except ValueError as error:
-            raise SketchInputError(str(error)) from None
-        init = recipe.init
-        if init not in INIT_METHODS:
-            raise SketchInputError(f"unknown initialization {init!r}; choose one of {', '.join(INIT_METHODS)}")
-        if init == "saliency" and self.vit is None:
-            if params.init is not None:
-                raise SketchInputError("the saliency initialization needs CLIP ViT-B/32 weights (ViT-B-32.pt in the CLIP folder)")
-            init = "contours"
-            notes = [*notes, "CLIP ViT-B/32 weights not found, so strokes start on contours instead of CLIP attention"]
+        recipe, roi_weight, init = plan.recipe, plan.roi_weight, plan.init
         iterations = recipe.iterations
-        roi_weight = params.roi_weight if params.roi_weight is not None else preset.roi_weight
         method = _method(recipe, self.clip is not None)
 
         canvas = Canvas(width, height, preset.resolution)
-        photo_t = to_tensor(photo, self.device)
         regions = [self._region(photo, None, (0, 0, width, height), preset)]
         regions += [self._region(photo, roi, roi.box, preset) for roi in rois]
         budget = allocate_strokes([_edges_inside(regions[0], r.box) for r in regions], params.strokes)
 
         streams = seed_streams(params.seed, recipe.sketches)
         generator = torch.Generator(self.device).manual_seed(params.seed)
-
         clip_size = input_size(self.clip) if recipe.uses_clip and self.clip is not None else None
 
         def view(box: Box, weight: float) -> View:
-            return loss_view(objective, factories, photo_t, box, canvas, weight, recipe.augmentations, preset.resolution, clip_size)
+            return loss_view(objective, factories, photo, box, canvas, weight, recipe.augmentations, preset.resolution, clip_size, self.device)
 
         views = [view((0, 0, width, height), 1.0)]
         points = torch.zeros(recipe.sketches, 0, 4, 2, device=self.device)
@@ -215,9 +216,51 @@ class SketchEngine:
         objective_name = "+".join(name if w == 1 else f"{w:g}*{name}" for w, name in objective)
         return SketchResult(width, height, tuple(results), objective_name, self.backbones, tuple(self.notes + notes))
 
-    def _region(self, photo: np.ndarray, roi: RoiBox | None, box: Box, preset: Preset) -> _Region:
+    def _plan(self, params: SketchParams, rois: int) -> _Plan:
+        """The job's settings; SketchInputError for a job over the limits or one this engine cannot run."""
+        rounds = 1 + rois
+        if params.strokes < rounds:
+            raise SketchInputError(f"{params.strokes} strokes cannot be spread over {rounds} rounds; ask for at least {rounds}")
+        try:
+            self.limits.check_job(rois, params)
+            preset = get_preset(params.preset)
+            recipe = job_recipe(preset, self.clip is not None, params)
+            objective = parse_objective(recipe.objective)
+            factories = self._term_factories(params.strokes, preset.canvas_half_width)
+            check_terms(objective, factories)
+        except ValueError as error:  # ProtocolError (a limit) is a ValueError too
+            raise SketchInputError(str(error)) from None
+        check_job_cost(params, rois, self.limits.max_job_cost, self.clip is not None)
+        init = recipe.init
+        notes: tuple[str, ...] = ()
+        if init not in INIT_METHODS:
+            raise SketchInputError(f"unknown initialization {init!r}; choose one of {', '.join(INIT_METHODS)}")
+        if init == "saliency" and self.vit is None:
+            if params.init is not None:
+                raise SketchInputError("the saliency initialization needs CLIP ViT-B/32 weights (ViT-B-32.pt in the CLIP folder)")
+            init, notes = "contours", ("CLIP ViT-B/32 weights not found, so strokes start on contours instead of CLIP attention",)
+        roi_weight = params.roi_weight if params.roi_weight is not None else preset.roi_weight
+        return _Plan(preset, recipe, objective, factories, init, roi_weight, notes)
+
+    def _photo(
+        self, image: bytes | str | Path | np.ndarray, rois: list[RoiBox], orientation: int | None, long_side: int
+    ) -> tuple[Photo, list[RoiBox], list[str]]:
+        """The photo decoded no larger than its views need, its ROIs clipped to it, and notes on the clipping."""
+        if isinstance(image, np.ndarray):
+            photo = Photo.from_array(image)
+            clipped, notes = clip_rois(rois, photo.width, photo.height)
+            return photo, clipped, notes
+        data = read_photo_bytes(image)
+        name = "the image data" if isinstance(image, bytes) else str(image)
+        width, height = photo_size(data, orientation, name)
+        check_photo_size(width, height, self.limits.max_image_pixels, name)
+        clipped, notes = clip_rois(rois, width, height)
+        scale = working_scale([(0, 0, width, height), *(roi.box for roi in clipped)], long_side)
+        return open_photo(data, self.limits.max_image_pixels, orientation, scale, name), clipped, notes
+
+    def _region(self, photo: Photo, roi: RoiBox | None, box: Box, preset: Preset) -> _Region:
         size = view_size(box, preset.analysis_size)
-        crop = photo_view(to_tensor(photo, torch.device("cpu")), box, size)[0].permute(1, 2, 0).numpy().astype(np.float64)
+        crop = photo.view(box, size).astype(np.float64)
         return _Region(roi, box, crop, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size))
 
     def _initial_strokes(
@@ -261,26 +304,28 @@ class SketchEngine:
 def loss_view(
     spec: list[tuple[float, str]],
     factories: Mapping[str, TermFactory],
-    photo: Tensor,
+    photo: Photo,
     box: Box,
     canvas: Canvas,
     weight: float,
     augmentations: int,
     resolution: int,
     clip_size: tuple[int, int] | None,
+    device: torch.device,
 ) -> View:
-    """The loss view of `box` (photo pixels) of photo [1, 3, H, W]: `resolution` on its long side at its own
-    aspect, or exactly CLIP's input size `clip_size` (h, w) when the objective has the CLIP term.
+    """The loss view of `box` (photo pixels): `resolution` on its long side at its own aspect, or
+    exactly CLIP's input size `clip_size` (h, w) when the objective has the CLIP term.
 
     The squashed CLIP view keeps the line weight of the unsquashed one (its smaller scale), so lines
     reach CLIP 3 px wide at 224 whatever their direction, as in CLIPasso; nothing is resampled later.
     """
     window = canvas.to_canvas(box)
     if clip_size is None:
-        return build_view(spec, factories, photo_view(photo, box, view_size(box, resolution)), window, weight, augmentations)
+        target = to_tensor(photo.view(box, view_size(box, resolution)), device)
+        return build_view(spec, factories, target, window, weight, augmentations)
     height, width = clip_size
     line_scale = min(width / (window[2] - window[0]), height / (window[3] - window[1]))
-    return build_view(spec, factories, photo_view(photo, box, clip_size), window, weight, augmentations, line_scale)
+    return build_view(spec, factories, to_tensor(photo.view(box, clip_size), device), window, weight, augmentations, line_scale)
 
 
 def _method(recipe: Recipe, clip_loaded: bool) -> str:

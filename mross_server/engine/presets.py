@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mross_server.engine.objective import parse_objective
 from mross_shared.messages import JobParams
+from mross_shared.objective_spec import parse_objective
 
 # CLIPasso's canvas size, the scale at which preset half-widths are stated.
 REFERENCE_RESOLUTION = 224
