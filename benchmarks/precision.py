@@ -27,25 +27,28 @@ from mross_server.engine.renderer import render  # noqa: E402
 from tests.tiny_models import full_size_clip  # noqa: E402
 
 
-def problem() -> tuple[WeightedLoss, torch.Tensor]:
-    """The loss (target set) and 48 CLIPasso-like starting strokes [1, 48, 4, 2] on a 224 canvas."""
+def problem() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """The RN101 tower, a 224² target [1, 3, 224, 224] and 48 CLIPasso-like starting strokes [1, 48, 4, 2]."""
     visual = full_size_clip("RN101").visual.requires_grad_(False)
     generator = torch.Generator().manual_seed(1)
     y, x = torch.meshgrid(torch.linspace(0, 1, 224), torch.linspace(0, 1, 224), indexing="ij")
     target = torch.stack([0.5 + 0.4 * torch.sin(6 * x), 0.5 + 0.4 * torch.cos(5 * y), x * y])[None]
     target = (target + 0.05 * torch.rand(target.shape, generator=generator)).clamp(0, 1)
-    loss = WeightedLoss([(1.0, ClipLoss(visual))])
-    loss.set_target(target)
     start = torch.rand(1, 48, 1, 2, generator=generator) * 224
     walk = ((torch.rand(1, 48, 3, 2, generator=generator) - 0.5) * 11.2).cumsum(2)
-    return loss, torch.cat([start, start + walk], dim=2)
+    return visual, target, torch.cat([start, start + walk], dim=2)
 
 
-def run(loss: WeightedLoss, points: torch.Tensor, dtype: torch.dtype | None, scale: LossScale | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss [1] and gradient (flattened) of one evaluation on the same 5 pairs."""
+def run(
+    visual: torch.nn.Module, target: torch.Tensor, points: torch.Tensor, dtype: torch.dtype | None, scale: LossScale | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss [1] and gradient (flattened) of one evaluation on the same 5 pairs; the target's
+    features are cached under the same precision, as the engine does on CUDA."""
     p = points.clone().requires_grad_(True)
     sketch = render(p, 1.5, (0, 0, 224, 224), 224)
     with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        loss = WeightedLoss([(1.0, ClipLoss(visual))])
+        loss.set_target(target)
         value = loss(sketch, True, torch.Generator().manual_seed(3))
     (value.sum() * (scale.scale if scale is not None else 1.0)).backward()
     grad = p.grad.flatten().double()
@@ -57,17 +60,18 @@ def run(loss: WeightedLoss, points: torch.Tensor, dtype: torch.dtype | None, sca
 
 
 def main() -> None:
-    loss, points = problem()
-    reference_loss, reference_grad = run(loss, points, None)
+    visual, target, points = problem()
+    reference_loss, reference_grad = run(visual, target, points, None)
     modes = {
         "bf16 autocast": (torch.bfloat16, None),
         "fp16 autocast": (torch.float16, None),
+        "fp16 autocast, loss scale 2^10": (torch.float16, LossScale(torch.device("cpu"), initial=2.0**10)),
         "fp16 autocast, LossScale (2^16)": (torch.float16, LossScale(torch.device("cpu"))),
     }
     rows = []
     for name, (dtype, scale) in modes.items():
         started = time.perf_counter()
-        value, grad = run(loss, points, dtype, scale)
+        value, grad = run(visual, target, points, dtype, scale)
         rows.append({
             "mode": name,
             "relative_loss_error": float(((value - reference_loss).abs() / reference_loss.abs()).max()),

@@ -45,8 +45,8 @@ def cuda_autocast(device: torch.device) -> torch.autocast:
     """fp16 autocast on CUDA, as CLIPasso runs CLIP; a no-op on the CPU (which stays in fp32).
 
     fp16, not bf16: on a full-size RN101 bf16 is off by 5e-3 in the loss (enough to pick a wrong best
-    state) where fp16 is off by 2e-6; fp16's gradients need loss scaling (optimizer.LossScale).
-    See docs/presets.md for the measurement.
+    state) and its gradient by 0.90 in cosine, where fp16 is off by 5e-4 and 0.994; fp16's gradients
+    need loss scaling (optimizer.LossScale). benchmarks/precision.py measures it; docs/presets.md.
     """
     return torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda")
 
