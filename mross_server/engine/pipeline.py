@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,7 +167,8 @@ class SketchEngine:
         clip_size = input_size(self.clip) if recipe.uses_clip and self.clip is not None else None
 
         def view(box: Box, weight: float) -> View:
-            return loss_view(objective, factories, photo, box, canvas, weight, recipe.augmentations, preset.resolution, clip_size, self.device)
+            target, window, line_scale = view_target(photo, box, canvas, preset.resolution, clip_size, self.device)
+            return build_view(objective, factories, target, window, weight, recipe.augmentations, line_scale)
 
         views = [view((0, 0, width, height), 1.0)]
         points = torch.zeros(recipe.sketches, 0, 4, 2, device=self.device)
@@ -301,31 +302,23 @@ class SketchEngine:
         return factories
 
 
-def loss_view(
-    spec: list[tuple[float, str]],
-    factories: Mapping[str, TermFactory],
-    photo: Photo,
-    box: Box,
-    canvas: Canvas,
-    weight: float,
-    augmentations: int,
-    resolution: int,
-    clip_size: tuple[int, int] | None,
-    device: torch.device,
-) -> View:
-    """The loss view of `box` (photo pixels): `resolution` on its long side at its own aspect, or
-    exactly CLIP's input size `clip_size` (h, w) when the objective has the CLIP term.
+def view_target(
+    photo: Photo, box: Box, canvas: Canvas, resolution: int, clip_size: tuple[int, int] | None, device: torch.device
+) -> tuple[Tensor, Box, float | None]:
+    """What a loss view of `box` (photo pixels) compares: the photo's crop [1, 3, h, w], the canvas window
+    and the line scale (see View).
 
-    The squashed CLIP view keeps the line weight of the unsquashed one (its smaller scale), so lines
-    reach CLIP 3 px wide at 224 whatever their direction, as in CLIPasso; nothing is resampled later.
+    The crop has `resolution` on its long side at its own aspect, or exactly CLIP's input size
+    `clip_size` (h, w) when the objective has the CLIP term. The squashed CLIP view keeps the line
+    weight of the unsquashed one (its smaller scale), so lines reach CLIP 3 px wide at 224 whatever
+    their direction, as in CLIPasso; nothing is resampled later.
     """
     window = canvas.to_canvas(box)
     if clip_size is None:
-        target = to_tensor(photo.view(box, view_size(box, resolution)), device)
-        return build_view(spec, factories, target, window, weight, augmentations)
+        return to_tensor(photo.view(box, view_size(box, resolution)), device), window, None
     height, width = clip_size
     line_scale = min(width / (window[2] - window[0]), height / (window[3] - window[1]))
-    return build_view(spec, factories, to_tensor(photo.view(box, clip_size), device), window, weight, augmentations, line_scale)
+    return to_tensor(photo.view(box, clip_size), device), window, line_scale
 
 
 def _method(recipe: Recipe, clip_loaded: bool) -> str:
