@@ -24,7 +24,7 @@ from mross_server.serve.wire import sketch_result
 from mross_shared.client import SketchClient
 from mross_shared.connection import read
 from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, NotAuthorised, ServerUnreachable
-from mross_shared.messages import Done, JobParams, JobState, ProgressUpdate, RoiBox, RoundUpdate
+from mross_shared.messages import Done, JobParams, JobState, PreviewUpdate, ProgressUpdate, RoiBox, RoundUpdate, StrokePath
 from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, start_server
 
 PHOTO = SAMPLE_PHOTO.read_bytes()
@@ -159,6 +159,29 @@ def test_cancel_mid_round_stops_within_one_iteration(server, client):
     assert client.status(job_id).state is JobState.CANCELLED
     late = re.search(rf"job {job_id} stopped: (\d+) iteration\(s\) finished after the cancel request", server.log())
     assert late and int(late.group(1)) <= 1
+
+
+def test_continued_sketch_streams_previews_and_finish_keeps_the_strokes(client):
+    """Stop and keep: previews at most once a second, then the round under way arrives as the last one."""
+    kept = (StrokePath("M 210 190 C 260 200 300 240 330 300", 4.0), StrokePath("M 20 30 C 60 40 90 80 120 60", 2.0))
+    job_id = client.submit(PHOTO, [ROI, RoiBox(100, 20, 300, 180)], ENDLESS, strokes=kept, frozen=(1,), preview=True)
+    previews, rounds, asked = [], [], {"finish": False}
+    for event in client.events(job_id, finish=lambda: asked["finish"]):
+        if isinstance(event, PreviewUpdate):
+            previews.append((time.monotonic(), event))
+            asked["finish"] = len(previews) >= 3
+        elif isinstance(event, RoundUpdate):
+            rounds.append(event)
+    done = event
+    assert isinstance(done, Done) and done.rounds == 1 and any("stopped early" in note for note in done.notes)
+    assert [(r.index, r.rounds, r.roi) for r in rounds] == [(1, 1, ROI)]
+    assert len(rounds[0].paths) == 2 + len(rounds[0].added) and rounds[0].added[0] == 2
+    assert rounds[0].paths[1] == kept[1], "the frozen kept stroke comes back as it went"
+    assert rounds[0].paths[0].width == 4.0, "kept strokes keep their widths"
+    times = [at for at, _ in previews]
+    assert all(b - a > 0.8 for a, b in itertools.pairwise(times)), "previews come at most about once a second"
+    assert all(p.job_id == job_id and p.round == 1 and len(p.paths) == len(rounds[0].paths) for _, p in previews)
+    assert client.status(job_id).state is JobState.DONE
 
 
 def start_client_process(server: ServerProcess) -> tuple[subprocess.Popen, str]:

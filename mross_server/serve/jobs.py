@@ -1,6 +1,6 @@
 """The server's book of jobs: active ones (queued or running) in submission order, and recent outcomes.
 
-Owned by the I/O thread alone; the worker only ever sees a Job's cancel Event.
+Owned by the I/O thread alone; the worker only ever sees a Job's cancel and finish Events.
 """
 
 from __future__ import annotations
@@ -43,6 +43,11 @@ class JobRecord:
         if self.state is JobState.RUNNING:
             self.state = JobState.CANCELLING
         return self.state is JobState.QUEUED
+
+    def request_finish(self) -> None:
+        """Ask a running job to stop early and deliver what it has (its finish Event, seen within one iteration)."""
+        if self.state is JobState.RUNNING:
+            self.job.finish.set()
 
     def note_progress(self, progress: ProgressUpdate) -> None:
         """Keep the worker's newest progress until the I/O thread sends it (bursts are coalesced)."""

@@ -2,7 +2,9 @@
 
 The worker never touches the server's ROUTER socket (zmq sockets belong to one thread). It reports
 what happens as WorkerEvents on a queue and pokes the I/O thread through an inproc PAIR socket so
-the I/O thread wakes at once. Cancelling is a threading.Event the pipeline polls every iteration.
+the I/O thread wakes at once. Cancelling, and finishing early ("stop and keep"), are threading.Events
+the pipeline polls every iteration. A job that asked for previews gets its strokes at most once every
+PREVIEW_INTERVAL_S.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from typing import Protocol
 import zmq
 
 from mross_server.io.photo import PhotoTooLarge, UnreadablePhoto, check_photo_size, photo_size
-from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
-from mross_server.serve.wire import done_message, progress_update, round_update, sketch_inputs
+from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult, StartingStrokes
+from mross_server.serve.wire import done_message, preview_update, progress_update, round_update, sketch_inputs
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import Error, JobState, Limits, RoiBox, ServerMessage, Submit
 
 log = logging.getLogger(__name__)
+
+#: Shortest time between two `preview` messages of a job.
+PREVIEW_INTERVAL_S = 1.0
 
 
 class Engine(Protocol):
@@ -47,20 +52,26 @@ class Engine(Protocol):
         on_progress: Callable[[Progress], None],
         on_round: Callable[[RoundResult], None],
         cancelled: Callable[[], bool],
+        finish: Callable[[], bool],
+        start: StartingStrokes | None,
     ) -> SketchResult:
         """Run one job; see SketchEngine.sketch."""
 
 
 @dataclass(frozen=True)
 class Job:
-    """One accepted job, ready for the pipeline. `submitted_at` is time.monotonic() at acceptance."""
+    """One accepted job, ready for the pipeline. `submitted_at` is time.monotonic() at acceptance;
+    `start` is the sketch it continues, `preview` whether its client wants the strokes as they stand."""
 
     job_id: str
     image: bytes
     rois: tuple[RoiBox, ...]
     params: SketchParams
     submitted_at: float
+    start: StartingStrokes | None = None
+    preview: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
+    finish: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -85,8 +96,8 @@ def prepare_job(submit: Submit, limits: Limits, now: float) -> Job:
         raise ProtocolError(ErrorCode.IMAGE_TOO_LARGE, str(error)) from None
     except UnreadablePhoto:
         raise ProtocolError(ErrorCode.BAD_IMAGE, "the image is not a format the server can read (PNG, JPEG, WebP, …)") from None
-    rois, params = sketch_inputs(submit)
-    return Job(submit.job_id, submit.image, tuple(rois), params, now)
+    rois, params, start = sketch_inputs(submit)
+    return Job(submit.job_id, submit.image, tuple(rois), params, now, start, submit.preview)
 
 
 class JobRunner:
@@ -145,11 +156,16 @@ class JobRunner:
         started = time.monotonic()
         # Iterations finished after the cancel request; the log shows the pipeline stopped within one.
         late = 0
+        last_preview = -PREVIEW_INTERVAL_S
 
         def on_progress(progress: Progress) -> None:
-            nonlocal late
+            nonlocal late, last_preview
             late += job.cancel.is_set()
-            report(WorkerEvent(job_id, progress_update(job_id, progress, time.monotonic() - job.submitted_at)))
+            now = time.monotonic()
+            report(WorkerEvent(job_id, progress_update(job_id, progress, now - job.submitted_at)))
+            if job.preview and now - last_preview >= PREVIEW_INTERVAL_S and (preview := preview_update(job_id, progress)):
+                last_preview = now
+                report(WorkerEvent(job_id, preview))
 
         try:
             result = self._engine.sketch(
@@ -159,6 +175,8 @@ class JobRunner:
                 on_progress=on_progress,
                 on_round=lambda result: report(WorkerEvent(job_id, round_update(job_id, result))),
                 cancelled=job.cancel.is_set,
+                finish=job.finish.is_set,
+                start=job.start,
             )
         except SketchCancelled:
             log.info("job %s stopped: %d iteration(s) finished after the cancel request", job_id, late)

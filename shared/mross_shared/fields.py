@@ -76,7 +76,13 @@ def from_json(cls: type[T], data: object, binary: dict[str, bytes] | None = None
             values[name] = _convert(declared_types[name], data[name], path)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise bad_field(f"missing field '{path}'")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ProtocolError as error:
+        # A nested object's own checks (an ROI's, a stroke's) cannot know where it sits in the message.
+        if where and f"'{where}" not in str(error):
+            raise ProtocolError(error.code, f"field '{where}': {error}") from None
+        raise
 
 
 def _join(where: str, name: str) -> str:
