@@ -34,7 +34,7 @@ INKEX_DEPS = ("cssselect>=1.2,<2", "pyparsing>=3.0.9", "scour>=0.37,<0.38", "pys
 # The extension's tests, run again under Debian's python3 with the inkex 1.2 that ships with Inkscape.
 INKEX_12_TESTS = (
     "tests/test_extension_bitmap.py", "tests/test_extension_geometry.py", "tests/test_extension_layers.py",
-    "tests/test_extension_effect.py", "tests/test_extension_runtime.py",
+    "tests/test_extension_effect.py", "tests/test_extension_runtime.py", "tests/test_extension_continue.py",
 )
 DEBIAN_PYTHON = "/usr/bin/python3"
 INKSCAPE_EXTENSIONS = "/usr/share/inkscape/extensions"
