@@ -39,16 +39,18 @@ def render(
     """Render K sketches of N strokes each over white.
 
     Args:
-        points: control points, shape [K, N, 4, 2], canvas units (x right, y down).
-        half_widths: half of each stroke's width in canvas units, shape [K, N], [N] or a scalar.
+        points: control points in canvas units (x right, y down).
+        half_widths: half of each stroke's width in canvas units.
         window: (x0, y0, x1, y1), the part of the canvas that maps onto the output image.
         size: output size, an int for a square image or (height, width).
-        opacities: per-stroke opacity in [0, 1], shape [K, N] or [N]; default 1.
-        color: stroke colour in [0, 1], shape [3] or [K, 3] (one colour per sketch); default black.
+        opacities: per-stroke opacity in [0, 1]; default 1.
+        color: stroke color in [0, 1] (one color per sketch); default black.
 
-    Returns:
-        Images of shape [K, 3, H, W] with values in [0, 1], differentiable with respect to
-        points, half_widths, opacities and color.
+    Shape:
+        - points: [K, N, 4, 2]
+        - half_widths: [K, N], [N] or a scalar; opacities: [K, N] or [N]; color: [3] or [K, 3]
+        - output: [K, 3, H, W], values in [0, 1], differentiable with respect to points,
+          half_widths, opacities and color.
 
     Raises:
         ValueError: if the points are not finite or the shapes do not fit.

@@ -27,7 +27,12 @@ class PairTerm(Protocol):
         """Cache what the term needs of the plain target [1, 3, H, W] in [0, 1]."""
 
     def __call__(self, pairs: PairBatch) -> Tensor:
-        """The term for each of the K sketches, [K], averaged over the pairs."""
+        """The term for each of the K sketches, averaged over the pairs.
+
+        Shape:
+            - pairs.sketches: [P, K, 3, H, W]; pairs.targets: [P - 1, 3, H, W]
+            - output: [K]
+        """
 
 
 class WeightedLoss:
@@ -48,7 +53,12 @@ class WeightedLoss:
             term.set_target(self._target)
 
     def __call__(self, sketch: Tensor, augment: bool = True, generator: torch.Generator | None = None) -> Tensor:
-        """Weighted sum of the terms for each sketch [K, 3, H, W] -> [K], all terms on the same pairs."""
+        """Weighted sum of the terms for each sketch, all terms on the same pairs.
+
+        Shape:
+            - sketch: [K, 3, H, W] in [0, 1], the shape of the target
+            - output: [K], differentiable with respect to `sketch`
+        """
         if self._target is None:
             raise RuntimeError("WeightedLoss.set_target must be called before evaluating the loss.")
         pairs = make_pairs(sketch, self._target, self.n_aug if augment else 0, generator)

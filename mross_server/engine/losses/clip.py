@@ -66,7 +66,12 @@ class ClipLoss:
         self._plain_target = self._features(target.detach())
 
     def __call__(self, pairs: PairBatch) -> Tensor:
-        """Loss of each sketch, [K], averaged over the batch's pairs; differentiable w.r.t. the sketches."""
+        """Loss of each sketch averaged over the batch's pairs; differentiable w.r.t. the sketches.
+
+        Shape:
+            - pairs.sketches: [P, K, 3, H, W]; pairs.targets: [P - 1, 3, H, W]
+            - output: [K]
+        """
         if self._plain_target is None:
             raise RuntimeError("ClipLoss.set_target must be called before evaluating the loss.")
         maps, embedding = self._features(pairs.sketches.flatten(0, 1), track_grad=True)

@@ -46,7 +46,12 @@ class EdgeF1Loss:
         self._near_edges = soft_near(self._edges, self.sigma)
 
     def __call__(self, pairs: PairBatch) -> Tensor:
-        """Loss [K] of the plain pair's sketches [K, 3, H, W]."""
+        """Loss of the plain pair's sketches (augmented pairs are ignored).
+
+        Shape:
+            - pairs.sketches: [P, K, 3, H, W], of which pair 0 is scored
+            - output: [K]
+        """
         if self._edges is None or self._near_edges is None:
             raise RuntimeError("EdgeF1Loss.set_target must be called before evaluating the loss.")
         ink = 1.0 - pairs.sketches[0].mean(dim=1, keepdim=True)

@@ -55,7 +55,12 @@ class InkLoss:
         self._norm = [(t * t).mean().clamp(min=1e-8) for t in self._target]
 
     def __call__(self, pairs: PairBatch) -> Tensor:
-        """Loss [K] of the plain pair's sketches [K, 3, H, W]."""
+        """Loss of the plain pair's sketches (augmented pairs are ignored).
+
+        Shape:
+            - pairs.sketches: [P, K, 3, H, W], of which pair 0 is scored
+            - output: [K]
+        """
         sketch = pairs.sketches[0]
         ink = 1.0 - sketch.mean(dim=1, keepdim=True)
         total = sketch.new_zeros(sketch.shape[0])
