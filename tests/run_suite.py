@@ -25,7 +25,7 @@ import install  # noqa: E402
 # Real Inkscape under Xvfb with a window manager (end-to-end and GUI tests), and inkex 1.2's own Python
 # with pytest, pyzmq and GTK for the extension tests that run as Inkscape runs them.
 APT_PACKAGES = (
-    "inkscape", "xvfb", "xauth", "openbox", "xdotool", "imagemagick",
+    "inkscape", "xvfb", "xauth", "openbox", "xdotool", "x11-utils", "imagemagick",
     "python3-pip", "python3-pytest", "python3-zmq", "python3-gi", "gir1.2-gtk-3.0",
 )
 # inkex from PyPI pulls PyGObject, which does not build on Debian 12: install it alone, then its light needs.

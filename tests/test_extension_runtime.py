@@ -173,7 +173,7 @@ def test_progress_window_previews_and_its_buttons_work_under_a_real_display():
     lines = done.stdout.split("\n")
     assert [line.split()[0] for line in lines if line] == ["finished", "cancelled", "error"], done.stderr
     width, dark = (int(v) for v in lines[0].split()[1:])
-    assert width == 96 and dark > 20, "the preview shows the photo (96 px wide) with the dark stroke over it"
+    assert width == 480 and dark > 20, "the preview shows the photo (grown to 480 px wide) with the dark stroke over it"
     assert done.stderr == "", "GTK's diagnostics must not reach stderr (Inkscape shows them in a dialog)"
 
 

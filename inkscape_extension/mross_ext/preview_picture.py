@@ -2,7 +2,7 @@
 
 GTK shows it through GdkPixbuf's SVG loader (librsvg, which Inkscape itself depends on), so the preview
 needs nothing beyond PyGObject's GTK 3 — no pycairo, whose GObject bridge (Debian's python3-gi-cairo)
-Inkscape does not pull in. The photo is shrunk once, to a PNG embedded in every frame; a photo GdkPixbuf
+Inkscape does not pull in. The photo is scaled once, to a PNG embedded in every frame; a photo GdkPixbuf
 cannot decode (WebP without its loader) leaves the strokes on white.
 """
 
@@ -36,8 +36,8 @@ class PreviewFrame:
 
     @classmethod
     def for_photo(cls, toolkit: Toolkit, photo: bytes, photo_size: tuple[int, int], color: str) -> PreviewFrame:
-        """Fit the photo into PREVIEW_BOX and shrink it once with GdkPixbuf."""
-        scale = min(PREVIEW_BOX[0] / photo_size[0], PREVIEW_BOX[1] / photo_size[1], 1.0)
+        """Fit the photo into PREVIEW_BOX (a small photo grows to fill it) and scale it once with GdkPixbuf."""
+        scale = min(PREVIEW_BOX[0] / photo_size[0], PREVIEW_BOX[1] / photo_size[1])
         shown = (max(1, round(photo_size[0] * scale)), max(1, round(photo_size[1] * scale)))
         return cls(photo_size, shown, _thumbnail_uri(toolkit, photo, shown), color)
 
@@ -71,7 +71,7 @@ def render(toolkit: Toolkit, svg: bytes) -> Any | None:
 
 
 def _thumbnail_uri(toolkit: Toolkit, photo: bytes, size: tuple[int, int]) -> str | None:
-    """The photo shrunk to `size` as a PNG data URI, or None when GdkPixbuf cannot decode it."""
+    """The photo scaled to `size` as a PNG data URI, or None when GdkPixbuf cannot decode it."""
     try:
         loader = toolkit.pixbuf.PixbufLoader()
         loader.connect("size-prepared", lambda chosen, _w, _h: chosen.set_size(*size))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mross_shared import connection
 from mross_shared.client import SketchClient
-from mross_shared.errors import ServerUnreachable
+from mross_shared.errors import JobCancelled, ServerUnreachable
 from mross_shared.install_record import InstallRecord, InstallRecordError
 
 from .errors import ExtensionError
@@ -89,7 +89,8 @@ def start_detached(launch: InstallRecord, log_path: Path) -> subprocess.Popen:
 
 
 def wait_until_answering(process: subprocess.Popen, log_path: Path, monitor: JobMonitor) -> SketchClient:
-    """Poll until the freshly started server answers; ExtensionError if it dies, times out or is cancelled."""
+    """Poll until the freshly started server answers; ExtensionError if it dies or times out, JobCancelled
+    when the user cancels meanwhile (the server keeps starting, for next time)."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline and not monitor.cancel_requested():
         if process.poll() is not None:
@@ -99,5 +100,5 @@ def wait_until_answering(process: subprocess.Popen, log_path: Path, monitor: Job
         except ServerUnreachable:
             time.sleep(_RETRY_S)
     if monitor.cancel_requested():
-        raise ExtensionError("cancelled while the sketch server was starting; the document is unchanged")
+        raise JobCancelled("cancelled while the sketch server was starting")
     raise ExtensionError(f"the sketch server did not answer within {START_TIMEOUT_S:.0f} s of starting; see {log_path}")
