@@ -83,3 +83,16 @@ def test_progress_carries_the_strokes_as_they_stand(engine):
     assert np.all((points[..., 0] > -100) & (points[..., 0] < 700) & (points[..., 1] > -100) & (points[..., 1] < 500))
     np.testing.assert_array_equal(half_widths[:3], start.half_widths)
     assert [r.eta_s for r in reports][-1] == 0.0
+
+
+def _lengths(points: np.ndarray) -> np.ndarray:
+    """Control-polygon length of each stroke [n, 4, 2]."""
+    return np.linalg.norm(np.diff(points, axis=1), axis=-1).sum(axis=1)
+
+
+def test_free_kept_strokes_keep_their_length(engine):
+    """The ink target is drawn for every stroke the sketch holds, kept ones included; drawn for the few
+    new ones only, it would ask for so little ink that the kept strokes shrink towards dots."""
+    start = _start(24)
+    result = engine.sketch(PHOTO, [ROI], SketchParams(strokes=2, preset="test", iterations=40), start=start)
+    assert _lengths(result.rounds[-1].points[:24]).mean() > 0.6 * _lengths(start.points).mean()

@@ -99,6 +99,8 @@ def run_sketch(
     JobFailed, ServerUnreachable and NotAuthorised pass through.
     """
     rounds: list[RoundUpdate] = []
+    if request.strokes:
+        monitor.show_preview(request.strokes)  # a continued sketch shows its strokes from the start
     with connect(monitor) as client:
         monitor.show(ProgressView("Uploading the photo…", 0.0))
         job_id = client.submit(

@@ -4,7 +4,8 @@ The stroke budget N is split between rounds in proportion to each region's edges
 total). Every round appends its strokes, starting on the region's strongest contours, and runs a
 fresh Adam over all strokes (or only the new ones with `freeze_previous`), keeping the best state.
 From each ROI round on, the objective adds a zoomed view: the sketch's ROI window rendered at full
-loss resolution against the photo's ROI crop.
+loss resolution against the photo's ROI crop. A continued sketch starts from given strokes and runs only
+its ROI rounds; a job asked to finish early delivers the round under way as its last.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ class SketchEngine:
         try:
             preset = get_preset(params.preset)
             objective = parse_objective(params.objective or (preset.clip_objective if self.clip is not None else preset.offline_objective))
-            factories = self._term_factories(params.strokes, preset.canvas_half_width)
+            # The ink target is sized for every stroke the sketch will hold, kept ones included.
+            factories = self._term_factories(params.strokes + (0 if start is None else len(start.points)), preset.canvas_half_width)
             check_terms(objective, factories)
         except ValueError as error:
             raise SketchInputError(str(error)) from None
