@@ -119,7 +119,7 @@ def parse_args(argv: list[str] | None) -> Options:
         help="run the server with this existing Python from this source tree instead of creating a venv "
         "(for development and CI: it must already have the server's dependencies)",
     )
-    parser.add_argument("--test-deps", dest="test_extra", action="store_true", help="also install the [test] extra")
+    parser.add_argument("--test-deps", dest="test_extra", action="store_true", help="also install the [test] and [cluster] extras (what the test suite needs)")
     parser.add_argument("--no-server", dest="server", action="store_false", help="install the extension only")
     args = parser.parse_args(argv)
     return Options(
@@ -306,7 +306,8 @@ def setup_server(options: Options) -> InstallRecord:
     if not Path(python[0]).is_file():
         print(f"  creating the server's virtual environment in {venv}")
         run_step([sys.executable, "-m", "venv", str(venv)], "creating the server's virtual environment")
-    target = f"{REPO}[test]" if options.test_extra else str(REPO)
+    # The test suite runs the Ray pool's tests too, so it installs the cluster extra beside its own.
+    target = f"{REPO}[test,cluster]" if options.test_extra else str(REPO)
     print("  installing the server and its dependencies (torch is large; this takes a while the first time)")
     run_step([*python, "-m", "pip", "install", "--disable-pip-version-check", "-e", target], "installing the server")
     return InstallRecord((str(_venv_executable(venv, "mross-server")),), env, python)

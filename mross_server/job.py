@@ -6,6 +6,7 @@ These dataclasses are the boundary between the sketch pipeline and everything th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,6 +41,24 @@ class SketchInputError(ValueError):
 # A job's knobs have one definition, on the wire, so the CLI, the server and the extension agree;
 # it checks ranges on construction (ProtocolError, a ValueError, names the bad field).
 SketchParams = JobParams
+
+#: The loss networks an engine may have loaded, by the names `SketchEngine.backbones` and `hello` use.
+VGG_BACKBONE = "vgg16-hed"
+CLIP_BACKBONE = "clip-RN101"
+SALIENCY_BACKBONE = "clip-ViT-B-32"
+# Objective terms that need a loss network (the others, ink and edges, need none).
+_TERM_BACKBONES = {"vgg": VGG_BACKBONE, "clip": CLIP_BACKBONE}
+
+
+def required_backbones(params: SketchParams) -> frozenset[str]:
+    """The loss networks a job cannot run without: those its objective names, and CLIP ViT-B/32 for
+    the saliency initialization. A job that leaves the objective to its preset needs none: the preset
+    has a CLIP objective for engines with CLIP and an offline one for the others."""
+    terms = re.findall(r"[a-z]+", params.objective or "")
+    needed = {_TERM_BACKBONES[term] for term in terms if term in _TERM_BACKBONES}
+    if params.init == "saliency":
+        needed.add(SALIENCY_BACKBONE)
+    return frozenset(needed)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from mross_server.job import Progress, RoundResult, SketchParams, SketchResult
 from mross_server.serve import wire
 from mross_shared.client import SketchClient
 from mross_shared.errors import MrossError
+from mross_shared.layers import standing_rounds
 from mross_shared.messages import Done, ProgressUpdate, RoiBox, RoundUpdate
 
 
@@ -38,5 +39,5 @@ def sketch_remote(
                 rounds.append(event)
                 on_round(wire.round_result(event))
             elif isinstance(event, Done):
-                return wire.sketch_result(event, rounds)
+                return wire.sketch_result(event, standing_rounds(rounds))
     raise MrossError("the server closed the job's event stream without a result")

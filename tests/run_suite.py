@@ -5,7 +5,7 @@
                                           in the server environment with inkex 1.4.1 from PyPI, and
                                           the extension tests under Debian's python3 with Inkscape's inkex 1.2
 
-Set-up goes through install.py (the server's virtual environment with the [test] extra, the offline
+Set-up goes through install.py (the server's virtual environment with the [test] and [cluster] extras, the offline
 weights), plus the Debian packages the suite needs. Standard library only, like install.py. Extra
 arguments go to both pytest runs (e.g. `-k protocol`). The exit status is 0 only when every step passed.
 """

@@ -6,10 +6,8 @@ Jobs are tiny (8 strokes, the `test` preset) unless a test needs a job that runs
 from __future__ import annotations
 
 import itertools
-import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -23,14 +21,11 @@ from mross_server.io.svg import round_layers, to_svg
 from mross_server.serve.wire import sketch_result
 from mross_shared.client import SketchClient
 from mross_shared.connection import read
-from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, NotAuthorised, ServerUnreachable
-from mross_shared.messages import Done, JobParams, JobState, PreviewUpdate, ProgressUpdate, RoiBox, RoundUpdate, StrokePath
-from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, start_server
+from mross_shared.errors import ErrorCode, JobFailed, NotAuthorised, ServerUnreachable
+from mross_shared.messages import Done, JobParams, JobState, ProgressUpdate, RoundUpdate
+from tests.job_stream import ENDLESS, PHOTO, QUICK, ROI, cancel_mid_round, finish_continued_sketch, late_iterations, until_running
+from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, free_port, start_server
 
-PHOTO = SAMPLE_PHOTO.read_bytes()
-ROI = RoiBox(200, 180, 250, 200)
-QUICK = JobParams(strokes=8, preset="test")
-ENDLESS = JobParams(strokes=8, preset="test", iterations=20_000)
 CLIENT_TIMEOUT_S = 4.0
 
 # A client in its own process, so the test can kill or freeze it. Prints the job id, then "running".
@@ -60,17 +55,6 @@ def server(tmp_path_factory) -> ServerProcess:
 def client(server) -> SketchClient:
     with SketchClient(server.connection_file) as client:
         yield client
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def until_running(events) -> ProgressUpdate:
-    """Advance a job's event iterator to its first progress from inside the pipeline."""
-    return next(e for e in events if isinstance(e, ProgressUpdate) and e.state is JobState.RUNNING and e.iteration > 0)
 
 
 def wait_for_state(client: SketchClient, job_id: str, state: JobState, timeout_s: float) -> float:
@@ -143,45 +127,14 @@ def test_eight_clients_at_once_each_get_their_own_result(server):
 
 
 def test_cancel_mid_round_stops_within_one_iteration(server, client):
-    job_id = client.submit(PHOTO, [ROI], ENDLESS)
-    seen = {"iteration": 0, "cancelled_at": None}
-
-    def cancelled() -> bool:
-        if seen["cancelled_at"] is None and seen["iteration"] >= 5:
-            seen["cancelled_at"] = time.monotonic()
-        return seen["cancelled_at"] is not None
-
-    with pytest.raises(JobCancelled, match=f"job {job_id} was cancelled"):
-        for event in client.events(job_id, cancelled):
-            assert not isinstance(event, RoundUpdate)
-            seen["iteration"] = getattr(event, "iteration", 0)
-    assert time.monotonic() - seen["cancelled_at"] < 2.0
+    job_id, took = cancel_mid_round(client)
+    assert took < 2.0
     assert client.status(job_id).state is JobState.CANCELLED
-    late = re.search(rf"job {job_id} stopped: (\d+) iteration\(s\) finished after the cancel request", server.log())
-    assert late and int(late.group(1)) <= 1
+    assert late_iterations(server.log(), job_id) <= 1
 
 
 def test_continued_sketch_streams_previews_and_finish_keeps_the_strokes(client):
-    """Stop and keep: previews at most once a second, then the round under way arrives as the last one."""
-    kept = (StrokePath("M 210 190 C 260 200 300 240 330 300", 4.0), StrokePath("M 20 30 C 60 40 90 80 120 60", 2.0))
-    job_id = client.submit(PHOTO, [ROI, RoiBox(100, 20, 300, 180)], ENDLESS, strokes=kept, frozen=(1,), preview=True)
-    previews, rounds, asked = [], [], {"finish": False}
-    for event in client.events(job_id, finish=lambda: asked["finish"]):
-        if isinstance(event, PreviewUpdate):
-            previews.append((time.monotonic(), event))
-            asked["finish"] = len(previews) >= 3
-        elif isinstance(event, RoundUpdate):
-            rounds.append(event)
-    done = event
-    assert isinstance(done, Done) and done.rounds == 1 and any("stopped early" in note for note in done.notes)
-    assert [(r.index, r.rounds, r.roi) for r in rounds] == [(1, 1, ROI)]
-    assert len(rounds[0].paths) == 2 + len(rounds[0].added) and rounds[0].added[0] == 2
-    assert rounds[0].paths[1] == kept[1], "the frozen kept stroke comes back as it went"
-    assert rounds[0].paths[0].width == 4.0, "kept strokes keep their widths"
-    times = [at for at, _ in previews]
-    assert all(b - a > 0.8 for a, b in itertools.pairwise(times)), "previews come at most about once a second"
-    assert all(p.job_id == job_id and p.round == 1 and len(p.paths) == len(rounds[0].paths) for _, p in previews)
-    assert client.status(job_id).state is JobState.DONE
+    finish_continued_sketch(client)
 
 
 def start_client_process(server: ServerProcess) -> tuple[subprocess.Popen, str]:

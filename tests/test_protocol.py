@@ -22,6 +22,7 @@ from mross_server.job import RoundResult, SketchParams, SketchResult
 from mross_server.serve.wire import round_result, round_update, sketch_inputs, sketch_result
 from mross_shared import connection
 from mross_shared.errors import ErrorCode, ProtocolError
+from mross_shared.layers import standing_rounds
 from mross_shared.messages import (
     CLIENT_MESSAGES,
     PROTOCOL_VERSION,
@@ -45,6 +46,7 @@ from mross_shared.messages import (
     StatusRequest,
     StrokePath,
     Submit,
+    WorkerInfo,
 )
 from mross_shared.protocol import DELIMITER, Codec
 from mross_shared.signing import Signer
@@ -61,7 +63,10 @@ CONTINUE = dataclasses.replace(
 
 CLIENT_SAMPLES = [HelloRequest(), SUBMIT, CONTINUE, Cancel("job-1"), Finish("job-1"), StatusRequest(), StatusRequest("job-1"), Ping("job-1")]
 SERVER_SAMPLES = [
-    Hello("0.1.0", Limits(), ("cuda:0",), ("vgg16-hed", "clip-RN101"), 2),
+    Hello(
+        "0.1.0", Limits(), ("cuda:0 on gpu-1", "cuda:0 on gpu-2"), ("vgg16-hed", "clip-RN101"), 2,
+        (WorkerInfo("gpu-1-0", "cuda:0 on gpu-1", ("vgg16-hed", "clip-RN101"), True), WorkerInfo("gpu-2-0", "cuda:0 on gpu-2", ("vgg16-hed",), False)),
+    ),
     Accepted("job-1", 3),
     ProgressUpdate("job-1", JobState.RUNNING, 0, 1, 2, 5, 6, 0.5, 0.25, None, 1.5),
     PreviewUpdate("job-1", 2, 3, 40, (PATH, PATH)),
@@ -107,7 +112,7 @@ def resigned(frames, header_change=None, content_change=None, key=KEY) -> list[b
 def test_client_messages_survive_encode_and_decode(message):
     envelope = server_codec().decode(Codec(KEY, SERVER_MESSAGES, Limits()).encode(message, parent_id="p1").frames)
     assert envelope.message == message
-    assert envelope.header.msg_type == message.msg_type and envelope.header.version == PROTOCOL_VERSION == 2 and envelope.header.parent_id == "p1"
+    assert envelope.header.msg_type == message.msg_type and envelope.header.version == PROTOCOL_VERSION and envelope.header.parent_id == "p1"
 
 
 @pytest.mark.parametrize("message", SERVER_SAMPLES, ids=lambda m: type(m).__name__)
@@ -182,7 +187,7 @@ def test_frames_without_the_envelope_are_rejected(frames, code):
 @pytest.mark.parametrize(
     ("header_change", "code"),
     [
-        (lambda h: h.update(version=1), ErrorCode.BAD_VERSION),  # a peer of the previous protocol
+        (lambda h: h.update(version=PROTOCOL_VERSION + 1), ErrorCode.BAD_VERSION),
         (lambda h: h.update(version="1"), ErrorCode.BAD_HEADER),
         (lambda h: h.update(msg_type="progress"), ErrorCode.UNKNOWN_TYPE),  # a server-to-client type
         (lambda h: h.update(msg_type="shutdown"), ErrorCode.UNKNOWN_TYPE),
@@ -241,6 +246,22 @@ def test_limits_reject_oversized_jobs():
     assert caught.value.code is ErrorCode.LIMIT_EXCEEDED
     with pytest.raises(ProtocolError, match="500 strokes"):
         limits.check_submit(dataclasses.replace(SUBMIT, rois=(), params=JobParams(strokes=500)))
+
+
+def test_workers_in_hello_are_checked():
+    for bad, fragment in ((("",) * 2, "'workers[].name'"), (("w", "x" * 201), "'workers[].device'")):
+        with pytest.raises(ProtocolError, match=re.escape(fragment)):
+            WorkerInfo(*bad, (), False)
+    with pytest.raises(ProtocolError, match=re.escape("'workers[].backbones'")):
+        WorkerInfo("w", "cpu", ("clip; rm",), False)
+
+
+def test_a_round_sent_again_replaces_the_earlier_one():
+    """A job requeued after its worker died sends rounds 1, 2, ... again; the last of each index stands."""
+    first = [RoundUpdate("j", i, 3, None, (PATH,), (0,), 0.5, 1.0) for i in (1, 2)]
+    again = [RoundUpdate("j", i, 3, None, (PATH, PATH), (1,), 0.25, 2.0) for i in (1, 2, 3)]
+    assert standing_rounds(first + again) == tuple(again)
+    assert standing_rounds([first[1], first[0]]) == tuple(first)
 
 
 def test_round_paths_must_be_plain_cubics():

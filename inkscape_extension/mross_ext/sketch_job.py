@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mross_shared.client import SketchClient
+from mross_shared.layers import standing_rounds
 from mross_shared.messages import JobParams, PreviewUpdate, ProgressUpdate, RoiBox, RoundUpdate, StrokePath
 
 from .inkscape_watch import InkscapeWatch
@@ -92,7 +93,8 @@ def run_sketch(
     monitor: JobMonitor,
     watch: InkscapeWatch,
 ) -> tuple[RoundUpdate, ...]:
-    """Connect, submit `request` and return every round once the job is done.
+    """Connect, submit `request` and return every round once the job is done (one per index: a job
+    restarted on another worker sends its rounds again, and the later ones stand).
 
     The job is cancelled on the server when the monitor's Cancel is pressed or Inkscape goes away, and
     ended early (keeping the round under way) when Stop and keep is pressed; the client's JobCancelled,
@@ -118,7 +120,7 @@ def run_sketch(
             elif isinstance(event, RoundUpdate):
                 rounds.append(event)
                 monitor.show_preview(event.paths)
-    return tuple(rounds)
+    return standing_rounds(rounds)
 
 
 def describe_progress(update: ProgressUpdate) -> ProgressView:

@@ -40,7 +40,18 @@ from mross_server.engine.regions import clip_rois
 from mross_server.engine.renderer import render
 from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
 from mross_server.io.photo import load_photo
-from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult, StartingStrokes
+from mross_server.job import (
+    CLIP_BACKBONE,
+    SALIENCY_BACKBONE,
+    VGG_BACKBONE,
+    Progress,
+    RoundResult,
+    SketchCancelled,
+    SketchInputError,
+    SketchParams,
+    SketchResult,
+    StartingStrokes,
+)
 from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, RoiBox
 
 log = logging.getLogger(__name__)
@@ -101,7 +112,7 @@ class SketchEngine:
     @property
     def backbones(self) -> tuple[str, ...]:
         """Names of the loaded loss networks."""
-        models = (("vgg16-hed", self.vgg), ("clip-RN101", self.clip), ("clip-ViT-B-32", self.vit))
+        models = ((VGG_BACKBONE, self.vgg), (CLIP_BACKBONE, self.clip), (SALIENCY_BACKBONE, self.vit))
         return tuple(name for name, model in models if model is not None)
 
     def sketch(

@@ -1,18 +1,22 @@
 """`mross-server`: the long-lived sketch server that the Inkscape extension and `mross sketch --server` use.
 
     mross-server [run] [--port N] [--idle-exit SECONDS] [--device auto|cpu|cuda] ...
+    mross-server run --ray HOST:PORT [--workers N] [--worker-cpus N] ...
     mross-server keygen [DIR] [--name NAME]
 
 `run` (the default) loads the loss networks once, listens on 127.0.0.1 (a free port unless `--port`),
 writes the connection file (endpoint, HMAC key, CURVE server key; mode 0600) and removes it on exit,
 SIGTERM and SIGINT included. Listening on any other address needs CurveZMQ: `--curve-keys DIR`
-(the server's key pair) and `--allow DIR` (public keys of the clients let in).
+(the server's key pair) and `--allow DIR` (public keys of the clients let in). With `--ray` the
+server runs no engine itself: it joins a Ray cluster and runs each job on a pool of Ray actors
+(docs/scale-out.md); that needs the `cluster` extra, and nothing of Ray is imported without it.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.util
 import ipaddress
 import logging
 import math
@@ -30,6 +34,7 @@ import zmq
 from mross_server.io.photo import PILLOW_HARD_LIMIT
 from mross_server.job import SketchInputError
 from mross_server.serve.curve import CurveKeys, CurveSetupError, load_server_keys, make_keypair
+from mross_server.serve.dispatch import Dispatcher
 from mross_server.serve.server import ServerConfig, SketchServer
 from mross_shared import connection
 from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, Limits
@@ -71,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         "--client-timeout", type=_positive(float), default=10.0, metavar="SECONDS",
         help="cancel a job whose client sent nothing for this long (default 10)",
     )
-    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="with --ray: the workers' device (auto: GPUs when the cluster has any)")
     run.add_argument("--clip-weights", type=Path, help="CLIP checkpoint file or directory (RN101.pt)")
     run.add_argument("--curve-keys", type=Path, metavar="DIR", help="directory holding server.key_secret (from `mross-server keygen DIR --name server`)")
     run.add_argument("--allow", type=Path, metavar="DIR", help="directory of authorised client public keys (*.key)")
@@ -80,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
         "--max-image-pixels", type=_positive(int, PILLOW_HARD_LIMIT), default=DEFAULT_MAX_IMAGE_PIXELS,
         help=f"largest photo accepted, width × height (default {DEFAULT_MAX_IMAGE_PIXELS:,}; at most {PILLOW_HARD_LIMIT:,})",
     )
+
+    ray = run.add_argument_group("Ray pool (needs `pip install mross-inkscape[cluster]`)")
+    ray.add_argument(
+        "--ray", nargs="?", const=os.environ.get("RAY_ADDRESS", ""), metavar="HOST:PORT",
+        help="run jobs on a Ray cluster whose head is at HOST:PORT (default: $RAY_ADDRESS)",
+    )
+    ray.add_argument("--workers", type=_positive(int), help="Ray actors to start (default: one per GPU of the cluster; one without GPUs)")
+    ray.add_argument("--worker-cpus", type=_positive(float), help="CPUs each Ray actor reserves (default 1; a CPU actor's torch uses that many threads)")
 
     keygen = commands.add_parser("keygen", help="make a CurveZMQ key pair (NAME.key public, NAME.key_secret private)")
     keygen.set_defaults(command=_keygen)
@@ -125,14 +138,9 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    # Imported here so `mross-server keygen` and refusals answer without loading torch (seconds).
-    from mross_server.engine.models.locations import WeightsError
-    from mross_server.engine.pipeline import SketchEngine
-
-    try:
-        engine = SketchEngine(device=args.device, clip_weights=args.clip_weights, max_image_pixels=args.max_image_pixels)
-    except (SketchInputError, WeightsError) as error:
-        raise SetupError(str(error)) from None
+    if args.ray is None and (args.workers or args.worker_cpus):
+        raise SetupError("--workers and --worker-cpus size a Ray pool; pass --ray HOST:PORT too")
+    dispatcher, description = _ray_pool(args) if args.ray is not None else _local_engine(args)
     key = secrets.token_bytes(32)
     config = ServerConfig(
         endpoint=f"tcp://{_bracketed(args.host)}:{args.port or '*'}",
@@ -145,8 +153,9 @@ def _run(args: argparse.Namespace) -> int:
         curve=curve,
     )
     try:
-        server = SketchServer(engine, config)
+        server = SketchServer(dispatcher, config)
     except zmq.ZMQError as error:
+        dispatcher.stop(timeout_s=5.0)
         raise SetupError(f"cannot listen on {config.endpoint}: {error}") from None
     info = connection.ConnectionInfo(
         endpoint=_advertised(server.endpoint),
@@ -159,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as error:
         server.close()
         raise SetupError(f"cannot write the connection file {path}: {error.strerror or error}") from None
-    log.info("listening on %s (device %s, backbones %s); connection file %s", info.endpoint, engine.device, ", ".join(engine.backbones) or "none", written)
+    log.info("listening on %s (%s); connection file %s", info.endpoint, description, written)
     try:
         server.serve(stop)
     finally:
@@ -167,6 +176,53 @@ def _run(args: argparse.Namespace) -> int:
         connection.remove(written, os.getpid())
         log.info("stopped; removed %s", written)
     return 0
+
+
+def _local_engine(args: argparse.Namespace) -> tuple[Dispatcher, str]:
+    """A single engine in this process, and a description for the log."""
+    # Imported here so `mross-server keygen` and refusals answer without loading torch (seconds).
+    from mross_server.engine.models.locations import WeightsError
+    from mross_server.engine.pipeline import SketchEngine
+    from mross_server.serve.runner import JobRunner
+
+    try:
+        engine = SketchEngine(device=args.device, clip_weights=args.clip_weights, max_image_pixels=args.max_image_pixels)
+    except (SketchInputError, WeightsError) as error:
+        raise SetupError(str(error)) from None
+    return JobRunner(engine), f"device {engine.device}, backbones {', '.join(engine.backbones) or 'none'}"
+
+
+def _ray_pool(args: argparse.Namespace) -> tuple[Dispatcher, str]:
+    """A pool of Ray actors with warm engines, joined before the server listens, and a description for the log."""
+    if not args.ray:
+        raise SetupError("--ray needs the Ray head's address (HOST:PORT, e.g. 10.0.0.5:6379) or RAY_ADDRESS set")
+    if importlib.util.find_spec("ray") is None:
+        raise SetupError("--ray needs Ray, which is not installed here; install the server with the cluster extra: pip install 'mross-inkscape[cluster]'")
+    # Imported here: the single-engine server has no use for the pool's code.
+    from mross_server.serve.cluster.dispatcher import ClusterDispatcher, ClusterError
+    from mross_server.serve.cluster.link import PoolSettings, split_address
+
+    try:
+        split_address(args.ray)
+    except ValueError as error:
+        raise SetupError(str(error)) from None
+    settings = PoolSettings(
+        address=args.ray,
+        workers=args.workers,
+        device=args.device,
+        worker_cpus=args.worker_cpus or 1.0,
+        clip_weights=str(args.clip_weights) if args.clip_weights else None,
+        max_image_pixels=args.max_image_pixels,
+        prefix=f"{socket.gethostname()}-{os.getpid()}",
+    )
+    log.info("joining the Ray cluster at %s and warming the workers' engines", args.ray)
+    dispatcher = ClusterDispatcher(settings)
+    try:
+        dispatcher.connect()
+    except ClusterError as error:
+        raise SetupError(str(error)) from None
+    workers = dispatcher.workers()
+    return dispatcher, f"Ray pool at {args.ray}: " + "; ".join(f"{w.name} {w.device} [{', '.join(w.backbones) or 'no backbones'}]" for w in workers)
 
 
 def _curve_keys(args: argparse.Namespace) -> CurveKeys | None:

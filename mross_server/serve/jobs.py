@@ -1,6 +1,6 @@
 """The server's book of jobs: active ones (queued or running) in submission order, and recent outcomes.
 
-Owned by the I/O thread alone; the worker only ever sees a Job's cancel and finish Events.
+Owned by the I/O thread alone; the workers only ever see a Job's cancel and finish Events (set by the dispatcher).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from mross_server.serve.runner import Job
+from mross_server.serve.dispatch import Job
 from mross_shared.messages import JobState, ProgressUpdate
 
 
@@ -37,17 +37,21 @@ class JobRecord:
             self.state = JobState.RUNNING
 
     def request_cancel(self) -> bool:
-        """Ask the job to stop. True when it ends at once (it was still queued); a running job becomes
-        `cancelling` until the worker notices, within one iteration."""
-        self.job.cancel.set()
+        """Note that the job was asked to stop. True when it ends at once (it was still queued); a running
+        job becomes `cancelling` until the worker notices, within one iteration."""
         if self.state is JobState.RUNNING:
             self.state = JobState.CANCELLING
         return self.state is JobState.QUEUED
 
-    def request_finish(self) -> None:
-        """Ask a running job to stop early and deliver what it has (its finish Event, seen within one iteration)."""
-        if self.state is JobState.RUNNING:
-            self.job.finish.set()
+    def requeue(self) -> bool:
+        """The job's worker died and the job waits to run again from the start; its old progress is void.
+        False when it was being cancelled: then it ends instead."""
+        if self.state is JobState.CANCELLING:
+            return False
+        self.state = JobState.QUEUED
+        self.progress = None
+        self.progress_pending = False
+        return True
 
     def note_progress(self, progress: ProgressUpdate) -> None:
         """Keep the worker's newest progress until the I/O thread sends it (bursts are coalesced)."""

@@ -1,10 +1,11 @@
-"""The sketch server's I/O thread: one ROUTER socket, answering at once while the worker computes.
+"""The sketch server's I/O thread: one ROUTER socket, answering at once while the workers compute.
 
 The I/O thread owns the socket and the job table. It answers `hello`, `status`, `cancel`, `finish` and
-`ping` immediately, queues `submit`s for the JobRunner, forwards the worker's progress, rounds and results
-to the job's client as soon as they arrive, sends a heartbeat `progress` per job at least every
-half second, and cancels the job of a client that vanished (a send fails with EHOSTUNREACH thanks
-to ROUTER_MANDATORY, or no message from it for `client_timeout_s`). Every rejected message gets
+`ping` immediately, hands `submit`s to its Dispatcher (one local engine, or a pool of Ray actors), forwards
+the workers' progress, previews, rounds and results to the job's client as soon as they arrive, sends a
+heartbeat `progress` per job at least every half second, tells a client at once when its job waits
+again because its worker died, and cancels the job of a client that vanished (a send fails with
+EHOSTUNREACH thanks to ROUTER_MANDATORY, or no message from it for `client_timeout_s`). Every rejected message gets
 one log line and an `error` reply, never a traceback; a rejected CURVE key gets one log line.
 """
 
@@ -23,8 +24,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from mross_server.serve.curve import CurveKeys, secure
+from mross_server.serve.dispatch import FINAL_STATES, Dispatcher, WorkerEvent, prepare_job
 from mross_server.serve.jobs import JobRecord, JobTable
-from mross_server.serve.runner import Engine, JobRunner, WorkerEvent, prepare_job
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import (
     CLIENT_MESSAGES,
@@ -52,7 +53,6 @@ HEARTBEAT_S = 0.5
 _TICK_MS = 100
 #: Messages read per wake-up before the worker's events get a turn.
 _BATCH = 64
-_FINAL_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ class ServerConfig:
 class SketchServer:
     """Binds the ROUTER socket on construction; `serve` runs the I/O loop in the calling thread; `close` ends it."""
 
-    def __init__(self, engine: Engine, config: ServerConfig) -> None:
-        self._engine = engine
+    def __init__(self, dispatcher: Dispatcher, config: ServerConfig) -> None:
+        self._dispatcher = dispatcher
         self._config = config
         self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self._router = self._context.socket(zmq.ROUTER)
@@ -92,11 +92,10 @@ class SketchServer:
         self._auth_failures = self._router.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         self._router.bind(config.endpoint)
         self.endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
-        wake_endpoint = f"inproc://mross-wake-{uuid.uuid4().hex}"
+        self._wake_endpoint = f"inproc://mross-wake-{uuid.uuid4().hex}"
         self._wake = self._context.socket(zmq.PAIR)
         self._wake.linger = 0
-        self._wake.bind(wake_endpoint)
-        self._runner = JobRunner(engine, self._context, wake_endpoint)
+        self._wake.bind(self._wake_endpoint)
         self._codec = Codec(config.key, CLIENT_MESSAGES, config.limits)
         self._jobs = JobTable()
         self._last_activity = time.monotonic()
@@ -111,7 +110,7 @@ class SketchServer:
 
     def serve(self, stop: threading.Event) -> None:
         """Answer clients until `stop` is set or the idle timeout passes."""
-        self._runner.start()
+        self._dispatcher.start(self._context, self._wake_endpoint)
         poller = zmq.Poller()
         for socket in (self._router, self._wake, self._auth_failures):
             poller.register(socket, zmq.POLLIN)
@@ -134,16 +133,16 @@ class SketchServer:
     def close(self) -> None:
         """Tell the clients of unfinished jobs that the server is stopping, cancel those jobs, close the sockets."""
         for record in self._jobs.records():
-            record.job.cancel.set()
+            self._dispatcher.cancel(record.job)
             job_id = record.job.job_id
             self._send_to_job(record, Error(ErrorCode.SERVER_STOPPING, f"the MROSS server is shutting down; job {job_id} did not finish", job_id))
-        self._runner.stop(timeout_s=5.0)
+        self._dispatcher.stop(timeout_s=5.0)
         if self._authenticator is not None:
             self._authenticator.stop()
         self._router.disable_monitor()
         for socket in (self._auth_failures, self._router, self._wake):
             socket.close(linger=0)
-        if not self._runner.running:
+        if not self._dispatcher.running:
             self._context.term()
 
     # ---- requests ---------------------------------------------------------------------------------
@@ -176,12 +175,14 @@ class SketchServer:
         self._send(peer, Error(error.code, str(error), job_id), parent_id)
 
     def _on_hello(self, peer: bytes, envelope: Envelope[HelloRequest]) -> None:
+        workers = self._dispatcher.workers()
         hello = Hello(
             server_version=self._config.server_version,
             limits=self._config.limits,
-            devices=(str(self._engine.device),),
-            backbones=tuple(self._engine.backbones),
+            devices=tuple(dict.fromkeys(worker.device for worker in workers)),
+            backbones=tuple(dict.fromkeys(backbone for worker in workers for backbone in worker.backbones)),
             queue_length=self._jobs.queue_length,
+            workers=workers,
         )
         self._send(peer, hello, envelope.header.msg_id)
 
@@ -193,8 +194,8 @@ class SketchServer:
             raise ProtocolError(ErrorCode.QUEUE_FULL, f"the server's queue is full ({self._config.max_queue} jobs); try again later")
         now = time.monotonic()
         job = prepare_job(submit, self._config.limits, now)
+        self._dispatcher.enqueue(job)
         self._jobs.add(JobRecord(job, peer, envelope.header.msg_id, last_seen=now, last_sent=now))
-        self._runner.enqueue(job)
         position = self._jobs.queue_position(job.job_id)
         log.info("job %s from client %s queued at position %d (%d ROIs, %d strokes)", job.job_id, _label(peer), position, len(job.rois), job.params.strokes)
         self._send(peer, Accepted(job.job_id, position), envelope.header.msg_id)
@@ -240,7 +241,7 @@ class SketchServer:
                 break
         while True:
             try:
-                event = self._runner.events.get_nowait()
+                event = self._dispatcher.events.get_nowait()
             except queue.Empty:
                 break
             self._on_worker_event(event)
@@ -252,16 +253,27 @@ class SketchServer:
         record = self._jobs.get(event.job_id)
         if record is None:
             return  # finished meanwhile, e.g. cancelled while queued
-        if event.state in _FINAL_STATES:
+        if event.state in FINAL_STATES:
             self._finish(record, event.message, event.state)
         elif event.state is JobState.RUNNING:
             record.mark_running()
             log.info("job %s started", record.job.job_id)
+        elif event.state is JobState.QUEUED:
+            self._requeue(record)
         elif isinstance(event.message, ProgressUpdate):
             record.note_progress(event.message)
         elif event.message is not None:
             self._flush_progress(record)
             self._send_to_job(record, event.message)
+
+    def _requeue(self, record: JobRecord) -> None:
+        """The job's worker died and the dispatcher queued the job again: the client hears `queued` at once."""
+        job_id = record.job.job_id
+        if not record.requeue():  # the client cancelled it meanwhile; the dispatcher has dropped it
+            self._finish(record, _cancelled(job_id), JobState.CANCELLED)
+            return
+        log.warning("job %s: its worker was lost; queued to run again from the start", job_id)
+        self._send_to_job(record, record.heartbeat(self._jobs.queue_position(job_id), time.monotonic()))
 
     def _flush_progress(self, record: JobRecord) -> None:
         progress = record.take_progress()
@@ -303,14 +315,14 @@ class SketchServer:
         """Stop and keep: a running job delivers what it has; a queued one has nothing yet, so it is cancelled."""
         if record.state is JobState.QUEUED:
             self._cancel(record, notify=True)
-        else:
-            record.request_finish()
+        elif record.state is JobState.RUNNING:
+            self._dispatcher.finish(record.job)
 
     def _cancel(self, record: JobRecord, notify: bool) -> None:
         """Stop a job: a queued one ends now (with an `error cancelled` if `notify`), a running one within an iteration."""
+        self._dispatcher.cancel(record.job)
         if record.request_cancel():
-            message = Error(ErrorCode.CANCELLED, f"job {record.job.job_id} was cancelled", record.job.job_id)
-            self._finish(record, message if notify else None, JobState.CANCELLED)
+            self._finish(record, _cancelled(record.job.job_id) if notify else None, JobState.CANCELLED)
 
     def _send_to_job(self, record: JobRecord, message: ServerMessage) -> None:
         record.last_sent = time.monotonic()
@@ -332,6 +344,10 @@ class SketchServer:
             if record.peer == peer and record.unfinished:
                 log.warning("job %s: client %s disconnected; cancelling", record.job.job_id, _label(peer))
                 self._cancel(record, notify=False)
+
+
+def _cancelled(job_id: str) -> Error:
+    return Error(ErrorCode.CANCELLED, f"job {job_id} was cancelled", job_id)
 
 
 def _label(peer: bytes) -> str:

@@ -38,6 +38,9 @@ class ErrorCode(str, Enum):
     CANCELLED = "cancelled"
     SERVER_STOPPING = "server_stopping"
     INTERNAL = "internal"
+    # A Ray-pool server only: the job's worker died twice, or the cluster is gone.
+    WORKER_LOST = "worker_lost"
+    CLUSTER_UNAVAILABLE = "cluster_unavailable"
     # Raised by the client only, never sent by the server.
     JOB_LOST = "job_lost"
     DEADLINE = "deadline"

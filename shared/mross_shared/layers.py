@@ -7,6 +7,10 @@ added, all visible, so together they form the final sketch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from mross_shared.messages import RoundUpdate
+
 LAYER_MODES = ("snapshot", "delta")
 
 
@@ -30,3 +34,12 @@ def layer_stroke_indices(mode: str, total: int, added: tuple[int, ...] | list[in
 def layer_visible(mode: str, index: int, rounds: int) -> bool:
     """Whether round `index` (1-based) of `rounds` starts visible."""
     return mode == "delta" or index == rounds
+
+
+def standing_rounds(received: Iterable[RoundUpdate]) -> tuple[RoundUpdate, ...]:
+    """A job's rounds in index order, the last one received for each index.
+
+    A job whose worker died restarts at round 1 and sends its rounds again; those replace the earlier ones.
+    """
+    latest = {update.index: update for update in received}
+    return tuple(latest[index] for index in sorted(latest))

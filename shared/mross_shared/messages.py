@@ -273,8 +273,28 @@ class Ping:
 
 
 @dataclass(frozen=True)
+class WorkerInfo:
+    """One engine that runs jobs: its name (`local`, or the Ray actor's), device, loaded backbones, and whether it runs a job now."""
+
+    name: str
+    device: str
+    backbones: tuple[str, ...]
+    busy: bool
+
+    def __post_init__(self) -> None:
+        _check(0 < len(self.name) <= 200, "field 'workers[].name' must be 1-200 characters")
+        _check(0 < len(self.device) <= 200, "field 'workers[].device' must be 1-200 characters")
+        for backbone in self.backbones:
+            _check_name(backbone, "workers[].backbones")
+
+
+@dataclass(frozen=True)
 class Hello:
-    """The server introducing itself: version, limits, compute devices, loaded loss backbones, queue length."""
+    """The server introducing itself: version, limits, queue length, and its workers.
+
+    `devices` and `backbones` summarize the workers (each distinct value once); a job may need a
+    backbone that only some workers have, and then waits for one of those.
+    """
 
     msg_type: ClassVar[str] = "hello"
     server_version: str
@@ -282,9 +302,15 @@ class Hello:
     devices: tuple[str, ...]
     backbones: tuple[str, ...]
     queue_length: int
+    workers: tuple[WorkerInfo, ...]
 
     def __post_init__(self) -> None:
         _check_non_negative(queue_length=self.queue_length)
+
+    @property
+    def busy(self) -> int:
+        """How many workers run a job now."""
+        return sum(worker.busy for worker in self.workers)
 
 
 @dataclass(frozen=True)
@@ -303,6 +329,8 @@ class Accepted:
 @dataclass(frozen=True)
 class ProgressUpdate:
     """Sent at least once a second per job; while queued only `queue_position` and `elapsed_s` mean anything.
+
+    A running job goes back to `queued` when its worker died (a Ray-pool server runs it again once).
 
     `round` is 1-based (0 before the first round starts); losses and ETA are None until known.
     """
@@ -350,7 +378,11 @@ class PreviewUpdate:
 
 @dataclass(frozen=True)
 class RoundUpdate:
-    """All strokes after round `index` (1-based) of `rounds`; `added` indexes the strokes this round added."""
+    """All strokes after round `index` (1-based) of `rounds`; `added` indexes the strokes this round added.
+
+    A job whose worker died is queued again and restarts at round 1, so an index can arrive twice;
+    the later message replaces the earlier (`mross_shared.layers.standing_rounds`).
+    """
 
     msg_type: ClassVar[str] = "round"
     job_id: str
