@@ -52,6 +52,15 @@ def install_extension(env: dict[str, str]) -> None:
     assert installed.returncode == 0, installed.stderr
 
 
+def set_up(home: Path, folder: Path, parameters: dict[str, object]) -> tuple[dict[str, str], Path]:
+    """Install the extension under `home`, store its `parameters`, write the scene into `folder`;
+    returns the environment to run Inkscape in and the scene's path."""
+    env = environment(home)
+    install_extension(env)
+    write_preferences(home, parameters)
+    return env, write_scene(folder / "scene.svg")
+
+
 def write_preferences(home: Path, parameters: dict[str, object]) -> None:
     """Set the extension's parameters in the preferences.xml Inkscape created during install."""
     path = home / ".config" / "inkscape" / "preferences.xml"

@@ -18,15 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.document_text import without_layout
-from tests.inkscape_home import (
-    PHOTO_BOX,
-    artefact_dir,
-    environment,
-    install_extension,
-    stop_autostarted_server,
-    write_preferences,
-    write_scene,
-)
+from tests.inkscape_home import PHOTO_BOX, artefact_dir, set_up, write_preferences
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("inkscape") and shutil.which("xvfb-run")), reason="needs Inkscape and xvfb-run (apt)"
@@ -40,20 +32,8 @@ SVG_NS = {"svg": "http://www.w3.org/2000/svg", "inkscape": "http://www.inkscape.
 LABEL = "{http://www.inkscape.org/namespaces/inkscape}label"
 
 
-@pytest.fixture
-def home(tmp_path):
-    """A fresh HOME, with the real weights folder so nothing is downloaded."""
-    path = tmp_path / "home"
-    path.mkdir()
-    yield path
-    stop_autostarted_server(path)
-
-
-def test_installed_extension_sketches_and_continues_a_sketch_inside_real_inkscape(home, tmp_path):
-    env = environment(home)
-    install_extension(env)
-    write_preferences(home, PARAMETERS)
-    document = write_scene(tmp_path / "scene.svg")
+def test_installed_extension_sketches_and_continues_a_sketch_inside_real_inkscape(inkscape_home, tmp_path):
+    env, document = set_up(inkscape_home, tmp_path, PARAMETERS)
 
     first = _run_effect(document, "image1,roi1,roi2", tmp_path / "sketched.svg", env)
     (run,) = _runs(first)
@@ -71,7 +51,7 @@ def test_installed_extension_sketches_and_continues_a_sketch_inside_real_inkscap
         _assert_strokes_on_photo(layer)
 
     # Continue the sketch: select the photo, the sketch's parent layer and the third rectangle.
-    write_preferences(home, {"strokes": ADDED})
+    write_preferences(inkscape_home, {"strokes": ADDED})
     second = _run_effect(first, f"image1,{run.get('id')},roi3", tmp_path / "continued.svg", env)
     runs = _runs(second)
     assert [g.get("id") for g in runs] == [run.get("id"), list(ET.parse(second).getroot())[-1].get("id")], "the new sketch is on top"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.inkscape_home import artefact_dir, environment, install_extension, stop_autostarted_server, write_preferences, write_scene
+from tests.inkscape_home import artefact_dir, set_up
 from tests.x_session import XSession, tools_missing, x_session
 
 pytestmark = pytest.mark.skipif(
@@ -50,19 +50,8 @@ INX_NS = "{http://www.inkscape.org/namespace/inkscape/extension}"
 SVG_LAYER = "{http://www.w3.org/2000/svg}g"
 
 
-@pytest.fixture
-def home(tmp_path):
-    path = tmp_path / "home"
-    path.mkdir()
-    yield path
-    stop_autostarted_server(path)
-
-
-def test_menu_opens_the_dialog_apply_previews_stop_keeps_and_cancel_changes_nothing(home, tmp_path):
-    env = environment(home)
-    install_extension(env)
-    write_preferences(home, PARAMETERS)
-    document = write_scene(tmp_path / "scene.svg")
+def test_menu_opens_the_dialog_apply_previews_stop_keeps_and_cancel_changes_nothing(inkscape_home, tmp_path):
+    env, document = set_up(inkscape_home, tmp_path, PARAMETERS)
     pictures = artefact_dir(tmp_path)
 
     with x_session(env) as x:
@@ -71,7 +60,7 @@ def test_menu_opens_the_dialog_apply_previews_stop_keeps_and_cancel_changes_noth
         time.sleep(2)  # let the canvas settle before selecting
         original = document.read_bytes()
 
-        _open_dialog(x, home)
+        _open_dialog(x, inkscape_home)
         x.screenshot(pictures / "gui_1_dialog.png")
         progress = _apply(x)
         _wait_for_preview(x, progress, pictures / "gui_2_progress.png")
@@ -83,7 +72,7 @@ def test_menu_opens_the_dialog_apply_previews_stop_keeps_and_cancel_changes_noth
         assert not x.windows(".*additional data.*") and not x.windows(ERROR_TITLE)
         assert document.read_bytes() == original
 
-        _open_dialog(x, home)
+        _open_dialog(x, inkscape_home)
         progress = _apply(x)
         _wait_for_preview(x, progress, tmp_path / "preview.png")
         _press(x, progress, "Stop and keep")
