@@ -65,8 +65,9 @@ def required_backbones(params: SketchParams) -> frozenset[str]:
 class Progress:
     """One progress report from inside a round's optimization.
 
-    `strokes` returns the sketch as it stands at this iteration — control points [n, 4, 2] and
-    half-widths [n] in photo pixels — copied off the device only when called.
+    `eta_s` is NaN until the job's speed has been measured. `strokes` returns the sketch as it stands
+    at this iteration — control points [n, 4, 2] and half-widths [n] in photo pixels — copied off the
+    device only when called.
     """
 
     round: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 
@@ -13,22 +14,23 @@ PLAN = [RoundPlan(20, 12, 1), RoundPlan(20, 16, 2), RoundPlan(20, 20, 3)]
 SECONDS_PER_UNIT = 0.01
 
 
-def _run(clock: JobClock, slowdown: float = 1.0, from_round: int = 3) -> list[float]:
-    """Feed the clock iterations that take their planned work (times `slowdown` from round `from_round` on)."""
+def _run(clock: JobClock, slowdown: float = 1.0, from_round: int = 3, warm_up_s: float = 0.0) -> list[float]:
+    """Feed the clock iterations that take their planned work (times `slowdown` from round `from_round`
+    on, each round's first `warm_up_s` longer); return the estimates after the job's second iteration."""
     estimates = []
     for index, plan in enumerate(PLAN):
-        for _ in range(plan.iterations):
+        for iteration in range(plan.iterations):
             factor = slowdown if index + 1 >= from_round else 1.0
-            clock.step(index, plan.cost * SECONDS_PER_UNIT * factor)
+            clock.step(index, plan.cost * SECONDS_PER_UNIT * factor + (warm_up_s if iteration == 0 else 0.0))
             estimates.append(clock.eta())
-    return estimates
+    return estimates[1:]
 
 
 def test_the_estimate_is_the_true_remaining_time_when_speed_holds_and_never_rises():
-    estimates = _run(JobClock(PLAN))
+    estimates = _run(JobClock(PLAN), warm_up_s=5.0)
     costs = [plan.cost * SECONDS_PER_UNIT for plan in PLAN for _ in range(plan.iterations)]
-    remaining = [sum(costs[i + 1 :]) for i in range(len(costs))]
-    assert estimates == pytest.approx(remaining)
+    remaining = [sum(costs[i + 1 :]) for i in range(len(costs))][1:]
+    assert estimates == pytest.approx(remaining), "a round's slow first iteration moves nothing"
     assert all(later <= earlier for earlier, later in itertools.pairwise(estimates)), "no jump at a round change"
 
 
@@ -39,8 +41,10 @@ def test_a_real_slowdown_raises_the_estimate_gradually_and_by_no_more_than_the_s
     assert max(rises) < 1.2, "one slow iteration moves the estimate by a tenth of the slowdown"
 
 
-def test_no_estimate_before_the_first_iteration():
+def test_no_estimate_until_an_iteration_has_been_measured():
     clock = JobClock(PLAN)
-    assert clock.eta() == 0.0
+    assert math.isnan(clock.eta())
+    clock.step(0, 9.0)  # the first iteration pays for the round's start
+    assert math.isnan(clock.eta())
     clock.step(0, 0.5)
     assert clock.eta() > 0

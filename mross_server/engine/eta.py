@@ -4,18 +4,25 @@ Later rounds are slower per iteration than round 1: they draw more strokes, in m
 round adds a zoomed one). Dividing the time per iteration by that round's cost gives a speed that stays
 put across rounds, so an exponential moving average of it, over every iteration of the job, predicts
 the rest without the jump a per-round average makes when a heavier round starts. The estimate can only
-rise when the measured speed drops, and then by no more than the drop.
+rise when the measured speed drops, and then by no more than the drop. A round's first iteration also
+pays for its start (the first loss evaluation, allocations), so it moves no estimate.
+
+The cost model is rough on purpose: measured on a 2-core CPU, a view's fixed work (its losses) weighs
+about as much as 64 strokes drawn in it, and a zoomed view costs less than the whole one.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: Weight of the newest iteration in the moving average of seconds per unit of work.
 SMOOTHING = 0.1
 #: A view's fixed work (losses, the target's features) in units of one stroke drawn in it.
-VIEW_OVERHEAD_STROKES = 8.0
+VIEW_OVERHEAD_STROKES = 64.0
+#: The work of each zoomed view relative to the whole-photo view.
+ZOOM_VIEW_WEIGHT = 0.4
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class RoundPlan:
     @property
     def cost(self) -> float:
         """Work units of one iteration."""
-        return self.views * (self.strokes + VIEW_OVERHEAD_STROKES)
+        return (1.0 + ZOOM_VIEW_WEIGHT * (self.views - 1)) * (self.strokes + VIEW_OVERHEAD_STROKES)
 
 
 class JobClock:
@@ -43,7 +50,10 @@ class JobClock:
 
     def step(self, round_index: int, seconds: float) -> None:
         """Note one finished iteration of round `round_index` (0-based) that took `seconds`."""
+        first = self._remaining[round_index] == self._plan[round_index].iterations
         self._remaining[round_index] = max(0, self._remaining[round_index] - 1)
+        if first:
+            return
         measured = seconds / self._plan[round_index].cost
         if self._seconds_per_unit is None:
             self._seconds_per_unit = measured
@@ -51,8 +61,8 @@ class JobClock:
             self._seconds_per_unit += self._smoothing * (measured - self._seconds_per_unit)
 
     def eta(self) -> float:
-        """Seconds the remaining iterations of every round should take; 0 before the first is measured."""
+        """Seconds the remaining iterations of every round should take; NaN (not known) until measured."""
         if self._seconds_per_unit is None:
-            return 0.0
+            return math.nan
         work = sum(left * plan.cost for left, plan in zip(self._remaining, self._plan, strict=True))
         return work * self._seconds_per_unit

@@ -96,7 +96,7 @@ def progress(update: ProgressUpdate) -> Progress | None:
         iterations=update.iterations,
         loss=math.nan if update.loss is None else update.loss,
         best_loss=math.nan if update.best_loss is None else update.best_loss,
-        eta_s=0.0 if update.eta_s is None else update.eta_s,
+        eta_s=math.nan if update.eta_s is None else update.eta_s,
     )
 
 
