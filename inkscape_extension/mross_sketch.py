@@ -6,6 +6,7 @@ bytes, the ROIs and the sketch's strokes (in photo pixels) to the MROSS sketch s
 has finished adds the run's parent layer on top of the document, one sub-layer per round. A cancelled
 run says nothing and changes nothing; any failure leaves the document as it was and is reported as one
 sentence: in a window of the extension's own when GTK is there, else on stderr for Inkscape's dialog.
+A failure after some rounds arrived inserts those rounds if the user agrees (see mross_ext/partial_rounds.py).
 """
 
 import functools
@@ -34,12 +35,13 @@ from mross_ext.gtk_toolkit import load_toolkit  # noqa: E402
 from mross_ext.inkscape_watch import InkscapeWatch  # noqa: E402
 from mross_ext.kept_strokes import read_kept_strokes  # noqa: E402
 from mross_ext.layers import RunRecord, StrokeStyle, add_sketch_run  # noqa: E402
+from mross_ext.partial_rounds import keep_interrupted_rounds  # noqa: E402
 from mross_ext.photo_geometry import pixels_to_document, roi_to_pixels  # noqa: E402
 from mross_ext.preview_picture import PreviewFrame  # noqa: E402
 from mross_ext.progress_window import run_with_window, show_error  # noqa: E402
 from mross_ext.selection import read_selection  # noqa: E402
 from mross_ext.server_start import ServerChoice, connect  # noqa: E402
-from mross_ext.sketch_job import JobMonitor, SketchRequest, run_sketch  # noqa: E402
+from mross_ext.sketch_job import JobInterrupted, JobMonitor, SketchRequest, run_sketch  # noqa: E402
 from mross_ext.sketch_runs import next_run_number  # noqa: E402
 from mross_shared.errors import JobCancelled, MrossError, ProtocolError  # noqa: E402
 from mross_shared.install_record import RECORD_NAME  # noqa: E402
@@ -92,7 +94,7 @@ class Sketch(inkex.EffectExtension):
         to_document = pixels_to_document(image, size)
         rois = [roi_to_pixels(rect, image, size) for rect in chosen.rois]
         notes = [
-            f"ROI {number} ('{roi.element_id}') is rotated or skewed relative to the photo, so its upright bounding box is sketched."
+            f"ROI {number} ('{roi.element_id}') is rotated or skewed relative to the photo, so its upright bounding box is sketched"
             for number, roi in enumerate(rois, start=1)
             if roi.approximated
         ]
@@ -101,14 +103,19 @@ class Sketch(inkex.EffectExtension):
         request = SketchRequest(
             data,
             tuple(RoiBox(*roi.as_tuple()) for roi in rois),
-            self._job_params(),
+            self._job_params(size.orientation),
             kept.paths if kept else (),
             kept.frozen if kept else (),
             preview=toolkit is not None,
         )
         style = StrokeStyle(self.options.stroke_color, self.options.stroke_width)
         frame = PreviewFrame.for_photo(toolkit, data, (size.width, size.height), str(style.color.to_rgb())) if toolkit else None
-        rounds = self._run(request, toolkit, frame, "\n".join(([kept.describe(run)] if kept else []) + notes))
+        interrupted_note = None
+        try:
+            rounds = self._run(request, toolkit, frame, "\n".join(([kept.describe(run)] if kept else []) + notes))
+        except JobInterrupted as interrupted:
+            interrupted_note = keep_interrupted_rounds(interrupted, toolkit)
+            rounds = interrupted.rounds
         if not rounds:
             return
         record = RunRecord(
@@ -119,11 +126,11 @@ class Sketch(inkex.EffectExtension):
             continues=run.number if run else None,
         )
         add_sketch_run(self.svg, to_document, rounds, self.options.layer_mode, style, record, kept.styles if kept else ())
-        if toolkit is None:  # the progress window showed them during the run
-            for note in notes:
-                inkex.errormsg(f"MROSS note: {note}")
+        if toolkit is None:  # with GTK the windows showed the notes, and asked about an interrupted job
+            for sentence in [f"MROSS: {interrupted_note}."] * bool(interrupted_note) + [f"MROSS note: {note}." for note in notes]:
+                inkex.errormsg(sentence)
 
-    def _job_params(self):
+    def _job_params(self, orientation):
         opts = self.options
         try:
             return JobParams(
@@ -133,6 +140,8 @@ class Sketch(inkex.EffectExtension):
                 sketches=opts.sketches,
                 seed=opts.seed,
                 freeze_previous=opts.freeze,
+                # The photo as Inkscape draws it: strokes and ROIs are in those pixels.
+                orientation=orientation,
             )
         except ProtocolError as err:
             raise ExtensionError(f"a setting is out of range: {err}") from None

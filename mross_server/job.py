@@ -6,13 +6,13 @@ These dataclasses are the boundary between the sketch pipeline and everything th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mross_shared.messages import JobParams, RoiBox
+from mross_shared.objective_spec import parse_objective
 
 
 class SketchCancelled(Exception):
@@ -54,7 +54,7 @@ def required_backbones(params: SketchParams) -> frozenset[str]:
     """The loss networks a job cannot run without: those its objective names, and CLIP ViT-B/32 for
     the saliency initialization. A job that leaves the objective to its preset needs none: the preset
     has a CLIP objective for engines with CLIP and an offline one for the others."""
-    terms = re.findall(r"[a-z]+", params.objective or "")
+    terms = [name for _, name in parse_objective(params.objective)] if params.objective else []
     needed = {_TERM_BACKBONES[term] for term in terms if term in _TERM_BACKBONES}
     if params.init == "saliency":
         needed.add(SALIENCY_BACKBONE)

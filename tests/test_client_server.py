@@ -6,6 +6,7 @@ Jobs are tiny (8 strokes, the `test` preset) unless a test needs a job that runs
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import signal
 import stat
@@ -279,6 +280,13 @@ def test_curve_admits_allowed_keys_and_names_rejected_ones(tmp_path):
     with pytest.raises(NotAuthorised, match=r"did not accept this client's CurveZMQ key \(not authorised\)"):
         SketchClient(server.connection_file, client_keys=keys / "mallory.key_secret")
     assert time.monotonic() - started < 4.0, "a rejected key must not look like a timeout"
+    # A connection file that lost the server's CURVE key: the server runs, and the sentence says so.
+    keyless = tmp_path / "keyless.json"
+    keyless.write_text(json.dumps({**json.loads(server.connection_file.read_text()), "server_public_key": None}))
+    started = time.monotonic()
+    with pytest.raises(NotAuthorised, match="uses CurveZMQ, but the connection details give no server key"):
+        SketchClient(keyless, client_keys=keys / "alice.key_secret")
+    assert time.monotonic() - started < 4.0, "a running server must not look unreachable"
 
     assert server.process.wait(timeout=30) == 0, "--idle-exit did not stop the server"
     assert "--idle-exit" in server.log() and not server.connection_file.exists()

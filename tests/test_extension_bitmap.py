@@ -29,6 +29,27 @@ def test_header_gives_pixel_size(name, mime):
     assert decode_pixel_size((IMAGES / name).read_bytes()) == PixelSize(96, 64, mime)
 
 
+def test_size_is_the_photo_as_inkscape_draws_it():
+    """Inkscape 1.2.2 turns a JPEG by its EXIF orientation but not a PNG (measured, see bitmap_size.py)."""
+    assert decode_pixel_size((IMAGES / "coffee_exif6.jpg").read_bytes()) == PixelSize(96, 64, "image/jpeg", 6)
+    assert decode_pixel_size((IMAGES / "coffee_exif6.png").read_bytes()) == PixelSize(64, 96, "image/png", 1)
+
+
+@pytest.mark.parametrize(
+    "tiff",
+    [
+        b"XX*\x00\x08\x00\x00\x00",  # no byte order mark
+        b"II*\x00\xff\xff\x00\x00",  # first IFD beyond the block
+        b"II*\x00\x08\x00\x00\x00\x05\x00" + bytes(10),  # five entries announced, not one complete
+        b"MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x09\x00\x00",  # orientation 9
+    ],
+)
+def test_damaged_exif_leaves_the_jpeg_unturned(tiff):
+    jpeg = (IMAGES / "coffee.jpg").read_bytes()
+    app1 = b"\xff\xe1" + (len(tiff) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + tiff
+    assert decode_pixel_size(jpeg[:2] + app1 + jpeg[2:]) == PixelSize(96, 64, "image/jpeg", 1)
+
+
 @pytest.mark.parametrize(
     "data, message",
     [

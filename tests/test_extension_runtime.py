@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from mross_ext.sketch_job import JobMonitor, ProgressView, describe_progress, fo
 from mross_shared.errors import ServerUnreachable
 from mross_shared.messages import JobState, ProgressUpdate
 from tests.extension_dir import EXTENSION_DIR, REPO_ROOT
+from tests.gtk_script import needs_xvfb, run_with_gtk
 from tests.server_process import SERVER_PYTHON, SOURCE_PATH
 
 CHILD_PATH = os.pathsep.join([str(EXTENSION_DIR), str(REPO_ROOT / "shared")])
@@ -101,75 +101,66 @@ def test_auto_start_runs_the_recorded_server_detached_and_connects(tmp_path, mon
         assert monitor.view().text.startswith("Starting the sketch server")
         pid = json.loads((config_dir / "server.json").read_text())["pid"]
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        assert command[-3:-1] == [b"--idle-exit", str(IDLE_EXIT_S).encode()]
+        assert command[-5:-1] == [b"--idle-exit", str(IDLE_EXIT_S).encode(), b"--log-file", str(config_dir / "server.log").encode()]
         assert os.getsid(pid) == pid, "the server leads its own session, detached from the extension"
-        assert (config_dir / "server.log").is_file()
+        assert "listening on" in (config_dir / "server.log").read_text(), "the server logs into its own rotated file"
+        assert (config_dir / "server-output.log").read_bytes() == b"", "nothing else on its stdout or stderr"
     finally:
         client.close()
         os.kill(json.loads((config_dir / "server.json").read_text())["pid"], 15)
 
 
-# Runs in Debian's python3 under xvfb-run: the window with a preview and its buttons, driven by GLib
-# timeouts that press them as a person would. Prints one line per scenario.
-WINDOW_SCRIPT = """
-import sys, time
-from mross_ext.gtk_toolkit import load_toolkit
-from mross_ext.preview_picture import PreviewFrame
-from mross_ext.progress_window import ERROR_TITLE, WINDOW_TITLE, run_with_window, show_error
-from mross_ext.sketch_job import JobMonitor
-from mross_shared.messages import StrokePath
-toolkit = load_toolkit()
-if toolkit is None:
-    print("no-gtk")
-    raise SystemExit(0)
-seen = {}
-
-def press(label):
-    for window in toolkit.gtk.Window.list_toplevels():
-        if window.get_title() == WINDOW_TITLE:
-            picture, *_, buttons = window.get_child().get_children()
-            pixels = picture.get_pixbuf().get_pixels()
-            seen["picture"] = (picture.get_pixbuf().get_width(), sum(1 for i in range(0, len(pixels), 3) if pixels[i] < 60))
-            for button in buttons.get_children():
-                if button.get_label() == label:
-                    button.clicked()
-    return False
-
-def job(monitor):
-    def work():
-        monitor.show_preview((StrokePath("M 5 5 C 30 60 60 0 90 60", 3.0),))
-        deadline = time.monotonic() + 20
-        while not (monitor.cancel_requested() or monitor.finish_requested()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return "finished" if monitor.finish_requested() else "cancelled" if monitor.cancel_requested() else "timed out"
-    return work
-
-frame = PreviewFrame.for_photo(toolkit, open(sys.argv[1], "rb").read(), (96, 64), "#000000")
-for label in ("Stop and keep", "Cancel"):
-    monitor = JobMonitor()
-    toolkit.glib.timeout_add(800, press, label)
-    print(run_with_window(toolkit, monitor, job(monitor), frame, "a note"), *seen["picture"])
-
-def close_error():
-    for window in toolkit.gtk.Window.list_toplevels():
-        if window.get_title() == ERROR_TITLE and window.get_visible():
-            window.response(toolkit.gtk.ResponseType.OK)
-    return False
-
-toolkit.glib.timeout_add(500, close_error)
-show_error(toolkit, "MROSS: an error sentence.")
-print("error closed")
-"""
-
-
-@pytest.mark.skipif(not shutil.which("xvfb-run"), reason="needs xvfb-run (apt)")
+@needs_xvfb
 def test_progress_window_previews_and_its_buttons_work_under_a_real_display():
-    """GTK runs in Debian's python3 (PyGObject from apt) on a virtual X display; the buttons are clicked."""
-    env = {**os.environ, "PYTHONPATH": CHILD_PATH}
-    photo = str(REPO_ROOT / "tests" / "data" / "images" / "coffee.jpg")
-    done = subprocess.run(["xvfb-run", "-a", "/usr/bin/python3", "-c", WINDOW_SCRIPT, photo], env=env, capture_output=True, text=True, timeout=90)
-    if done.stdout.strip() == "no-gtk":
-        pytest.skip("Debian's python3 has no PyGObject with GTK 3 (apt install python3-gi gir1.2-gtk-3.0)")
+    """The window with a preview, its Stop and keep and Cancel buttons, and the error window, pressed by
+    GLib timeouts as a person would; one printed line per scenario."""
+    photo = REPO_ROOT / "tests" / "data" / "images" / "coffee.jpg"
+    done = run_with_gtk(
+        f"""
+        import time
+        from mross_ext.preview_picture import PreviewFrame
+        from mross_ext.progress_window import ERROR_TITLE, WINDOW_TITLE, run_with_window, show_error
+        from mross_ext.sketch_job import JobMonitor
+        from mross_shared.messages import StrokePath
+        seen = {{}}
+
+        def press(label):
+            for window in toolkit.gtk.Window.list_toplevels():
+                if window.get_title() == WINDOW_TITLE:
+                    picture, *_, buttons = window.get_child().get_children()
+                    pixels = picture.get_pixbuf().get_pixels()
+                    seen["picture"] = (picture.get_pixbuf().get_width(), sum(1 for i in range(0, len(pixels), 3) if pixels[i] < 60))
+                    for button in buttons.get_children():
+                        if button.get_label() == label:
+                            button.clicked()
+            return False
+
+        def job(monitor):
+            def work():
+                monitor.show_preview((StrokePath("M 5 5 C 30 60 60 0 90 60", 3.0),))
+                deadline = time.monotonic() + 20
+                while not (monitor.cancel_requested() or monitor.finish_requested()) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                return "finished" if monitor.finish_requested() else "cancelled" if monitor.cancel_requested() else "timed out"
+            return work
+
+        frame = PreviewFrame.for_photo(toolkit, open({str(photo)!r}, "rb").read(), (96, 64), "#000000")
+        for label in ("Stop and keep", "Cancel"):
+            monitor = JobMonitor()
+            toolkit.glib.timeout_add(800, press, label)
+            print(run_with_window(toolkit, monitor, job(monitor), frame, "a note"), *seen["picture"])
+
+        def close_error():
+            for window in toolkit.gtk.Window.list_toplevels():
+                if window.get_title() == ERROR_TITLE and window.get_visible():
+                    window.response(toolkit.gtk.ResponseType.OK)
+            return False
+
+        toolkit.glib.timeout_add(500, close_error)
+        show_error(toolkit, "MROSS: an error sentence.")
+        print("error closed")
+        """
+    )
     lines = done.stdout.split("\n")
     assert [line.split()[0] for line in lines if line] == ["finished", "cancelled", "error"], done.stderr
     width, dark = (int(v) for v in lines[0].split()[1:])

@@ -212,7 +212,12 @@ def test_header_errors_have_their_own_codes(header_change, code):
         (lambda c: c["params"].update(freeze_previous=1), "'params.freeze_previous' must be true or false"),
         (lambda c: c["params"].update(preset="fast; rm -rf"), "'params.preset' must be a short name"),
         (lambda c: c["params"].update(objective="x" * 65), "'params.objective' must be a short name"),
-        (lambda c: c["params"].update(roi_weight=-1), "'roi_weight' must not be negative"),
+        (lambda c: c["params"].update(roi_weight=-1), "'params.roi_weight' must be between 0 and 1000"),
+        (lambda c: c["params"].update(roi_weight=1e300), "'params.roi_weight' must be between 0 and 1000"),
+        (lambda c: c["params"].update(objective="1" + "0" * 41 + "*ink"), "'params.objective': the weight of objective term 'ink'"),
+        (lambda c: c["params"].update(objective="ink+-2*vgg"), "'params.objective': cannot read objective term '-2\\*vgg'"),
+        (lambda c: c["params"].update(orientation=9), "'params.orientation' must be an EXIF orientation"),
+        (lambda c: c["rois"][0].update(x=1e308), "an ROI's x must be a finite number of at most 1e\\+07"),
         (lambda c: c["params"].update(colour="red"), "unexpected field 'params.colour'"),
         (lambda c: c["rois"][1].update(width=-3), "width and height must be positive"),
         (lambda c: c["rois"][1].update(x=10**400), "'rois[1].x' must be a finite number"),
@@ -241,7 +246,7 @@ def test_content_that_is_not_json_is_rejected_without_a_crash(content):
 def test_limits_reject_oversized_jobs():
     limits = Limits(max_rois=1, max_strokes=100)
     limits.check_submit(dataclasses.replace(SUBMIT, rois=SUBMIT.rois[:1]))
-    with pytest.raises(ProtocolError, match="2 ROIs; this server allows at most 1") as caught:
+    with pytest.raises(ProtocolError, match="2 ROIs; at most 1 are allowed") as caught:
         limits.check_submit(SUBMIT)
     assert caught.value.code is ErrorCode.LIMIT_EXCEEDED
     with pytest.raises(ProtocolError, match="500 strokes"):
@@ -347,7 +352,7 @@ def test_hostile_strokes_of_a_continued_sketch_are_refused_naming_the_field(cont
 def test_kept_strokes_count_against_the_stroke_limit():
     many = dataclasses.replace(CONTINUE, strokes=(PATH,) * 95, frozen=(), params=JobParams(strokes=5))
     Limits(max_strokes=100).check_submit(many)
-    with pytest.raises(ProtocolError, match="the job asks for 101 strokes; this server allows at most 100") as caught:
+    with pytest.raises(ProtocolError, match="the job asks for 101 strokes; at most 100 are allowed") as caught:
         Limits(max_strokes=100).check_submit(dataclasses.replace(many, params=JobParams(strokes=6)))
     assert caught.value.code is ErrorCode.LIMIT_EXCEEDED
     # A huge stroke list cannot even be sent: the JSON frame limit stops it before anything is parsed.

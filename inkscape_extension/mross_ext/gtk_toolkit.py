@@ -52,3 +52,20 @@ def stderr_silenced() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def run_dialog(toolkit: Toolkit, dialog: Any) -> Any:
+    """Show a modal Gtk.Dialog above every other window until it is answered; return its response."""
+    with stderr_silenced():
+        dialog.set_keep_above(True)
+        dialog.set_position(toolkit.gtk.WindowPosition.CENTER)
+        response = dialog.run()
+        dialog.destroy()
+        drain(toolkit)
+    return response
+
+
+def drain(toolkit: Toolkit) -> None:
+    """Let GTK finish unmapping windows before the script goes on (or exits, and Inkscape redraws)."""
+    while toolkit.gtk.events_pending():
+        toolkit.gtk.main_iteration()

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .gtk_toolkit import Toolkit, stderr_silenced
+from .gtk_toolkit import Toolkit, drain, run_dialog, stderr_silenced
 from .preview_picture import PreviewFrame, render
 from .sketch_job import JobMonitor
 
@@ -102,7 +102,7 @@ def run_with_window(toolkit: Toolkit, monitor: JobMonitor, work: Callable[[], T]
         toolkit.glib.timeout_add(_REFRESH_MS, refresh)
         gtk.main()
         window.destroy()
-        _drain(gtk)
+        drain(toolkit)
     thread.join()
     if "error" in outcome:
         raise outcome["error"]
@@ -116,19 +116,6 @@ def show_error(toolkit: Toolkit, message: str) -> None:
     settings dialog; this one is in front while the script still runs.
     """
     gtk = toolkit.gtk
-    with stderr_silenced():
-        dialog = gtk.MessageDialog(
-            title=ERROR_TITLE, message_type=gtk.MessageType.ERROR, buttons=gtk.ButtonsType.OK, text="The sketch was not made"
-        )
-        dialog.format_secondary_text(message)
-        dialog.set_keep_above(True)
-        dialog.set_position(gtk.WindowPosition.CENTER)
-        dialog.run()
-        dialog.destroy()
-        _drain(gtk)
-
-
-def _drain(gtk: Any) -> None:
-    """Let GTK finish unmapping windows before the script exits (or Inkscape takes the screen back)."""
-    while gtk.events_pending():
-        gtk.main_iteration()
+    dialog = gtk.MessageDialog(title=ERROR_TITLE, message_type=gtk.MessageType.ERROR, buttons=gtk.ButtonsType.OK, text="The sketch was not made")
+    dialog.format_secondary_text(message)
+    run_dialog(toolkit, dialog)

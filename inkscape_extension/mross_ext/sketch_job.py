@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mross_shared.client import SketchClient
+from mross_shared.errors import JobCancelled, MrossError
 from mross_shared.layers import standing_rounds
 from mross_shared.messages import JobParams, PreviewUpdate, ProgressUpdate, RoiBox, RoundUpdate, StrokePath
 
@@ -30,6 +31,15 @@ class SketchRequest:
     strokes: tuple[StrokePath, ...] = ()
     frozen: tuple[int, ...] = ()
     preview: bool = False
+
+
+class JobInterrupted(Exception):
+    """The job failed after some of its rounds had arrived: the client's `error` and the `rounds` received."""
+
+    def __init__(self, error: MrossError, rounds: tuple[RoundUpdate, ...]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.rounds = rounds
 
 
 @dataclass(frozen=True)
@@ -98,11 +108,30 @@ def run_sketch(
 
     The job is cancelled on the server when the monitor's Cancel is pressed or Inkscape goes away, and
     ended early (keeping the round under way) when Stop and keep is pressed; the client's JobCancelled,
-    JobFailed, ServerUnreachable and NotAuthorised pass through.
+    JobFailed, ServerUnreachable and NotAuthorised pass through, except that a failure after a round
+    has arrived becomes JobInterrupted, which carries those rounds.
     """
     rounds: list[RoundUpdate] = []
     if request.strokes:
         monitor.show_preview(request.strokes)  # a continued sketch shows its strokes from the start
+    try:
+        return _collect_rounds(connect, request, monitor, watch, rounds)
+    except JobCancelled:
+        raise  # the user (or Inkscape) stopped it: nothing is inserted
+    except MrossError as error:
+        if rounds:
+            raise JobInterrupted(error, standing_rounds(rounds)) from error
+        raise
+
+
+def _collect_rounds(
+    connect: Callable[[JobMonitor], SketchClient],
+    request: SketchRequest,
+    monitor: JobMonitor,
+    watch: InkscapeWatch,
+    rounds: list[RoundUpdate],
+) -> tuple[RoundUpdate, ...]:
+    """Run the job, appending each round to `rounds` as it arrives, so a failure leaves them with the caller."""
     with connect(monitor) as client:
         monitor.show(ProgressView("Uploading the photo…", 0.0))
         job_id = client.submit(

@@ -7,8 +7,8 @@ the rest without the jump a per-round average makes when a heavier round starts.
 rise when the measured speed drops, and then by no more than the drop. A round's first iteration also
 pays for its start (the first loss evaluation, allocations), so it moves no estimate.
 
-The cost model is rough on purpose: measured on a 2-core CPU, a view's fixed work (its losses) weighs
-about as much as 64 strokes drawn in it, and a zoomed view costs less than the whole one.
+The cost model is rough on purpose: a step's fixed work is cost.py's (measured on a 2-core CPU), and a
+zoomed view, measured the same way, costs less than the whole photo's.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mross_server.engine.cost import STEP_OVERHEAD_STROKES
+
 #: Weight of the newest iteration in the moving average of seconds per unit of work.
 SMOOTHING = 0.1
-#: A view's fixed work (losses, the target's features) in units of one stroke drawn in it.
-VIEW_OVERHEAD_STROKES = 64.0
 #: The work of each zoomed view relative to the whole-photo view.
 ZOOM_VIEW_WEIGHT = 0.4
 
 
 @dataclass(frozen=True)
 class RoundPlan:
-    """One round ahead: its iterations, and the strokes and views each of them draws."""
+    """One round ahead: its iterations, and the strokes (of every sketch tried) and views each of them draws."""
 
     iterations: int
     strokes: int
@@ -36,7 +36,7 @@ class RoundPlan:
     @property
     def cost(self) -> float:
         """Work units of one iteration."""
-        return (1.0 + ZOOM_VIEW_WEIGHT * (self.views - 1)) * (self.strokes + VIEW_OVERHEAD_STROKES)
+        return (1.0 + ZOOM_VIEW_WEIGHT * (self.views - 1)) * (self.strokes + STEP_OVERHEAD_STROKES)
 
 
 class JobClock:

@@ -7,7 +7,6 @@ are judged at the ROI's own scale.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -21,19 +20,6 @@ from mross_server.engine.renderer import render
 # Builds a fresh loss term for a view; the argument is the view's pixels per canvas unit, which
 # terms that draw their own target (the ink line drawing) need to match the sketch's line weight.
 TermFactory = Callable[[float], PairTerm]
-
-_TERM = re.compile(r"^(?:(\d+(?:\.\d*)?|\.\d+)\*)?([a-z]+)$")
-
-
-def parse_objective(spec: str) -> list[tuple[float, str]]:
-    """'clip+vgg' or 'ink+0.2*vgg' as [(weight, term name), ...]; ValueError when malformed."""
-    terms = []
-    for part in spec.replace(" ", "").split("+"):
-        match = _TERM.match(part)
-        if match is None:
-            raise ValueError(f"cannot read objective term {part!r} in {spec!r} (expected e.g. 'ink+0.2*vgg')")
-        terms.append((float(match.group(1) or 1.0), match.group(2)))
-    return terms
 
 
 def check_terms(spec: list[tuple[float, str]], available: Mapping[str, object]) -> None:

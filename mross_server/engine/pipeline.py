@@ -22,8 +22,9 @@ import torch
 from torch import Tensor
 
 from mross_server.engine.budget import allocate_strokes
-from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
+from mross_server.engine.canvas import Box, Canvas, to_tensor, view_size, view_to_canvas, working_scale
 from mross_server.engine.contours import EdgeAnalysis, analyse_edges
+from mross_server.engine.cost import check_job_cost
 from mross_server.engine.eta import JobClock, RoundPlan
 from mross_server.engine.initial_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uncovered_pieces, uniform_points
 from mross_server.engine.losses.clip import ClipLoss
@@ -33,13 +34,13 @@ from mross_server.engine.losses.vgg import VggLoss
 from mross_server.engine.models.clip import load_clip
 from mross_server.engine.models.hed_h5 import load_vgg16
 from mross_server.engine.models.locations import hed_weights_path
-from mross_server.engine.objective import Objective, TermFactory, build_view, check_terms, parse_objective
+from mross_server.engine.objective import Objective, TermFactory, build_view, check_terms
 from mross_server.engine.optimizer import StepReport, optimize_strokes
 from mross_server.engine.presets import INIT_METHODS, Preset, get_preset
 from mross_server.engine.regions import clip_rois
 from mross_server.engine.renderer import render
 from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
-from mross_server.io.photo import load_photo
+from mross_server.io.photo import Photo, check_photo_size, open_photo, photo_size, read_photo_bytes
 from mross_server.job import (
     CLIP_BACKBONE,
     SALIENCY_BACKBONE,
@@ -52,7 +53,8 @@ from mross_server.job import (
     SketchResult,
     StartingStrokes,
 )
-from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, RoiBox
+from mross_shared.messages import Limits, RoiBox
+from mross_shared.objective_spec import parse_objective
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,18 @@ def resolve_device(name: str) -> torch.device:
 
 
 @dataclass(frozen=True)
+class _Plan:
+    """A job's settings once its parameters were checked: the preset with the job's overrides applied."""
+
+    preset: Preset
+    objective: list[tuple[float, str]]
+    factories: dict[str, TermFactory]
+    init: str
+    iterations: int
+    roi_weight: float
+
+
+@dataclass(frozen=True)
 class _Region:
     """One round's region: its box in photo pixels and the edges found in it."""
 
@@ -90,10 +104,11 @@ class SketchEngine:
         device: str = "auto",
         clip_weights: str | Path | None = None,
         allow_download: bool = False,
-        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        limits: Limits | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.max_image_pixels = max_image_pixels
+        # The same limits locally as on a server: the largest photo, job and estimated cost.
+        self.limits = limits or Limits()
         self.notes: list[str] = []
         weights = hed_weights_path()
         self.vgg = load_vgg16(weights).to(self.device) if weights.is_file() else None
@@ -128,53 +143,43 @@ class SketchEngine:
     ) -> SketchResult:
         """Sketch a photo in 1 + len(rois) rounds; see the module docstring.
 
-        `image` is encoded bytes, a path, or an [H, W, 3] float array in [0, 1]. Rounds are handed to
-        `on_round` as they finish. `start` continues a sketch: its strokes are kept (and move unless
-        frozen) and only the ROI rounds run, adding `params.strokes` new strokes between them.
-        When `finish()` turns true the round under way stops with its best state so far, which is
-        delivered as the job's last round. Raises SketchInputError for bad input and SketchCancelled
-        when `cancelled()` turns true (both are checked every iteration).
+        `image` is encoded bytes, a path, or an [H, W, 3] float array in [0, 1]; ROIs and the strokes
+        of the rounds are in the full-size upright photo's pixels (however small the working copy
+        it is decoded to). Rounds are handed to `on_round` as they finish. `start` continues a
+        sketch: its strokes are kept (and move unless frozen) and only the ROI rounds run, adding
+        `params.strokes` new strokes between them. When `finish()` turns true the round under way
+        stops with its best state so far, which is delivered as the job's last round. Raises
+        SketchInputError for bad input or a job over the limits, and SketchCancelled when
+        `cancelled()` turns true (both are checked every iteration).
         """
-        photo = image if isinstance(image, np.ndarray) else load_photo(image, self.max_image_pixels)
-        height, width = photo.shape[:2]
-        rois, notes = clip_rois(list(rois), width, height)
+        kept_count = 0 if start is None else len(start.points)
         if start is not None and not rois:
             raise SketchInputError("continuing a sketch adds one round per new ROI, so give at least one ROI")
+        plan = self._plan(params, len(rois), kept_count)
+        preset, objective, factories = plan.preset, plan.objective, plan.factories
+        photo, rois, notes = self._photo(image, list(rois), params.orientation, max(preset.resolution, preset.analysis_size))
+        width, height = photo.width, photo.height
         rounds = len(rois) + (1 if start is None else 0)
-        if params.strokes < rounds:
-            raise SketchInputError(f"{params.strokes} strokes cannot be spread over {rounds} rounds; ask for at least {rounds}")
-        try:
-            preset = get_preset(params.preset)
-            objective = parse_objective(params.objective or (preset.clip_objective if self.clip is not None else preset.offline_objective))
-            # The ink target is sized for every stroke the sketch will hold, kept ones included.
-            factories = self._term_factories(params.strokes + (0 if start is None else len(start.points)), preset.canvas_half_width)
-            check_terms(objective, factories)
-        except ValueError as error:
-            raise SketchInputError(str(error)) from None
-        init = params.init or preset.init
-        if init not in INIT_METHODS:
-            raise SketchInputError(f"unknown initialization {init!r}; choose one of {', '.join(INIT_METHODS)}")
-        if init == "saliency" and self.vit is None:
-            raise SketchInputError("the saliency initialization needs CLIP ViT-B/32 weights (ViT-B-32.pt in the CLIP folder)")
-        iterations = params.iterations if params.iterations is not None else preset.iterations
-        roi_weight = params.roi_weight if params.roi_weight is not None else preset.roi_weight
+        iterations, roi_weight, init = plan.iterations, plan.roi_weight, plan.init
 
         canvas = Canvas(width, height, preset.resolution)
-        photo_t = to_tensor(photo, self.device)
         whole = self._region(photo, None, (0, 0, width, height), preset)
         regions = ([whole] if start is None else []) + [self._region(photo, roi, roi.box, preset) for roi in rois]
         budget = allocate_strokes([_edges_inside(whole, r.box) for r in regions], params.strokes)
 
         rng = np.random.default_rng(params.seed)
         generator = torch.Generator(self.device).manual_seed(params.seed)
-        whole_view = build_view(objective, factories, photo_view(photo_t, (0, 0, width, height), canvas.size), canvas.window, 1.0, preset.augmentations)
+        whole_target = to_tensor(photo.view((0, 0, width, height), canvas.size), self.device)
+        whole_view = build_view(objective, factories, whole_target, canvas.window, 1.0, preset.augmentations)
 
         views = [whole_view]
         kept = _kept_strokes(start, canvas, params.sketches, self.device)
         points = kept.points
         half_widths = kept.half_widths
         zooms = np.cumsum([region.roi is not None and roi_weight > 0 for region in regions])
-        clock = JobClock([RoundPlan(iterations, len(kept.frozen) + int(added), 1 + int(zoom)) for added, zoom in zip(np.cumsum(budget), zooms)])
+        clock = JobClock(
+            [RoundPlan(iterations, (len(kept.frozen) + int(added)) * params.sketches, 1 + int(zoom)) for added, zoom in zip(np.cumsum(budget), zooms)]
+        )
         results: list[RoundResult] = []
         for index, (region, count) in enumerate(zip(regions, budget), start=1):
             started = time.perf_counter()
@@ -185,7 +190,7 @@ class SketchEngine:
             # detail earlier ROIs added instead of pulling it back towards the coarse whole-photo target.
             if region.roi is not None and roi_weight > 0:
                 zoom = view_size(region.box, preset.resolution)
-                target = photo_view(photo_t, region.box, zoom)
+                target = to_tensor(photo.view(region.box, zoom), self.device)
                 views.append(build_view(objective, factories, target, canvas.to_canvas(region.box), roi_weight, preset.augmentations))
             movable = torch.ones(points.shape[1], dtype=torch.bool, device=self.device)
             movable[: len(kept.frozen)] = ~kept.frozen
@@ -234,9 +239,51 @@ class SketchEngine:
         objective_name = "+".join(name if w == 1 else f"{w:g}*{name}" for w, name in objective)
         return SketchResult(width, height, tuple(results), objective_name, self.backbones, tuple(self.notes + notes))
 
-    def _region(self, photo: np.ndarray, roi: RoiBox | None, box: Box, preset: Preset) -> _Region:
+    def _plan(self, params: SketchParams, rois: int, kept: int) -> _Plan:
+        """The job's settings (`kept`: strokes of a sketch it continues); SketchInputError for a job over
+        the limits or one this engine cannot run."""
+        rounds = rois + (0 if kept else 1)
+        if params.strokes < rounds:
+            raise SketchInputError(f"{params.strokes} strokes cannot be spread over {rounds} rounds; ask for at least {rounds}")
+        whole = params.keeping(kept)
+        try:
+            self.limits.check_job(rois, whole)
+            preset = get_preset(params.preset)
+            objective = parse_objective(params.objective or (preset.clip_objective if self.clip is not None else preset.offline_objective))
+            # The ink target is drawn for every stroke the sketch will hold, kept ones included.
+            factories = self._term_factories(whole.strokes, preset.canvas_half_width)
+            check_terms(objective, factories)
+        except ValueError as error:  # ProtocolError (a limit) is a ValueError too
+            raise SketchInputError(str(error)) from None
+        check_job_cost(whole, rois, self.limits.max_job_cost)
+        init = params.init or preset.init
+        if init not in INIT_METHODS:
+            raise SketchInputError(f"unknown initialization {init!r}; choose one of {', '.join(INIT_METHODS)}")
+        if init == "saliency" and self.vit is None:
+            raise SketchInputError("the saliency initialization needs CLIP ViT-B/32 weights (ViT-B-32.pt in the CLIP folder)")
+        iterations = params.iterations if params.iterations is not None else preset.iterations
+        roi_weight = params.roi_weight if params.roi_weight is not None else preset.roi_weight
+        return _Plan(preset, objective, factories, init, iterations, roi_weight)
+
+    def _photo(
+        self, image: bytes | str | Path | np.ndarray, rois: list[RoiBox], orientation: int | None, long_side: int
+    ) -> tuple[Photo, list[RoiBox], list[str]]:
+        """The photo decoded no larger than its views need, its ROIs clipped to it, and notes on the clipping."""
+        if isinstance(image, np.ndarray):
+            photo = Photo.from_array(image)
+            clipped, notes = clip_rois(rois, photo.width, photo.height)
+            return photo, clipped, notes
+        data = read_photo_bytes(image)
+        name = "the image data" if isinstance(image, bytes) else str(image)
+        width, height = photo_size(data, orientation, name)
+        check_photo_size(width, height, self.limits.max_image_pixels, name)
+        clipped, notes = clip_rois(rois, width, height)
+        scale = working_scale([(0, 0, width, height), *(roi.box for roi in clipped)], long_side)
+        return open_photo(data, self.limits.max_image_pixels, orientation, scale, name), clipped, notes
+
+    def _region(self, photo: Photo, roi: RoiBox | None, box: Box, preset: Preset) -> _Region:
         size = view_size(box, preset.analysis_size)
-        crop = photo_view(to_tensor(photo, torch.device("cpu")), box, size)[0].permute(1, 2, 0).numpy().astype(np.float64)
+        crop = photo.view(box, size).astype(np.float64)
         return _Region(roi, box, crop, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size))
 
     def _initial_strokes(

@@ -17,8 +17,9 @@ from typing import Protocol
 
 import zmq
 
+from mross_server.engine.cost import JobTooLarge, check_job_cost
 from mross_server.io.photo import PhotoTooLarge, UnreadablePhoto, check_photo_size, photo_size
-from mross_server.job import SketchParams, StartingStrokes
+from mross_server.job import SketchInputError, SketchParams, StartingStrokes
 from mross_server.serve.wire import sketch_inputs
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import JobState, Limits, RoiBox, ServerMessage, Submit, WorkerInfo
@@ -115,9 +116,16 @@ def prepare_job(submit: Submit, limits: Limits, now: float) -> Job:
     """Check a submitted job against the server's limits and turn it into a Job.
 
     Raises:
-        ProtocolError: `limit_exceeded`, `bad_image` or `image_too_large`.
+        ProtocolError: `limit_exceeded` (counts or estimated cost), `bad_input` (an unknown preset),
+            `bad_image` or `image_too_large`.
     """
     limits.check_submit(submit)
+    try:
+        check_job_cost(submit.params.keeping(len(submit.strokes)), len(submit.rois), limits.max_job_cost)
+    except JobTooLarge as error:
+        raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, str(error)) from None
+    except SketchInputError as error:
+        raise ProtocolError(ErrorCode.BAD_INPUT, str(error)) from None
     try:
         check_photo_size(*photo_size(submit.image), limits.max_image_pixels)
     except PhotoTooLarge as error:

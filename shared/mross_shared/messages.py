@@ -10,6 +10,7 @@ Bump `PROTOCOL_VERSION` for any change a peer of the previous version would misr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -19,12 +20,16 @@ from typing import ClassVar
 
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.fields import bad_field
+from mross_shared.objective_spec import MAX_WEIGHT, parse_objective
 
 PROTOCOL_VERSION = 2
 #: Largest ROI coordinate or size in pixels: beyond any photo the server decodes, far below float overflow.
 MAX_COORDINATE = 1e7
 #: The largest photo (width × height) a server accepts unless its operator says otherwise.
 DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
+#: The largest job a server admits unless its operator says otherwise, in stroke-steps (see
+#: mross_server.engine.cost): about 5 hours of a 2-core CPU, minutes on a GPU.
+DEFAULT_MAX_JOB_COST = 100_000_000
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Preset and init names, and objective expressions such as "ink + 0.2*vgg".
@@ -74,7 +79,8 @@ class Limits:
     """What the server accepts, advertised in `hello` so a client can check before uploading.
 
     Frame limits apply to the frames after the routing id; `max_json_bytes` to the header and content
-    frames; `max_image_pixels` to the decoded photo (width * height).
+    frames; `max_image_pixels` to the decoded photo (width * height); `max_job_cost` to the job's
+    estimated work in stroke-steps (the server estimates it from the preset; see engine/cost.py).
     """
 
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
@@ -86,30 +92,35 @@ class Limits:
     max_strokes: int = 1024
     max_iterations: int = 20_000
     max_sketches: int = 16
+    max_job_cost: int = DEFAULT_MAX_JOB_COST
 
     def __post_init__(self) -> None:
         _check(min(vars(self).values()) >= 1, "every limit must be at least 1")
 
     def check_submit(self, submit: Submit) -> None:
         """Reject a job larger than these limits with `limit_exceeded` (the image's pixels are checked by the server)."""
-        params = submit.params
+        self.check_job(len(submit.rois), submit.params.keeping(len(submit.strokes)))
+
+    def check_job(self, rois: int, params: JobParams) -> None:
+        """Reject a job of `rois` ROIs and these parameters with `limit_exceeded` when it counts more than the limits."""
         for name, value, limit in (
-            ("ROIs", len(submit.rois), self.max_rois),
-            # A continued sketch keeps its strokes and adds params.strokes new ones.
-            ("strokes", len(submit.strokes) + params.strokes, self.max_strokes),
+            ("ROIs", rois, self.max_rois),
+            ("strokes", params.strokes, self.max_strokes),
             ("iterations", params.iterations or 0, self.max_iterations),
             ("sketches", params.sketches, self.max_sketches),
         ):
             if value > limit:
-                raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, f"the job asks for {value} {name}; this server allows at most {limit}")
+                raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, f"the job asks for {value} {name}; at most {limit} are allowed")
 
 
 @dataclass(frozen=True)
 class RoiBox:
     """A region of interest in photo pixels: top-left corner and size.
 
-    The corner may lie outside the photo (the engine clips the box to it and says so); every value
-    must be a finite number no larger than MAX_COORDINATE in size, and the size must be positive.
+    Coordinates are the full-size photo's pixels as it is shown upright (EXIF orientation applied),
+    never those of a reduced working copy. The corner may lie outside the photo (the engine clips
+    the box to it and says so); every value must be a finite number no larger than MAX_COORDINATE
+    in size, and the size must be positive.
     """
 
     x: float
@@ -133,7 +144,10 @@ class RoiBox:
 class JobParams:
     """The job's knobs (None = the preset's value); the server's pipeline takes them as they are.
 
-    iterations=0 skips optimization: the round shows its initial strokes.
+    iterations=0 skips optimization: the round shows its initial strokes. `objective` is an
+    expression such as 'ink+2*edges' (see objective_spec.py). `orientation` is the EXIF orientation
+    (1-8) the client shows the photo with, so strokes land where the client draws the photo
+    (Inkscape honours a JPEG's tag but not a PNG's); None applies the file's own tag.
     """
 
     strokes: int = 48
@@ -145,16 +159,31 @@ class JobParams:
     roi_weight: float | None = None
     objective: str | None = None
     init: str | None = None
+    orientation: int | None = None
 
     def __post_init__(self) -> None:
         _check(self.strokes >= 1, "field 'params.strokes' must be at least 1")
         _check(self.iterations is None or self.iterations >= 0, "field 'params.iterations' must not be negative")
         _check(self.sketches >= 1, "field 'params.sketches' must be at least 1")
         _check(0 <= self.seed < 2**63, "field 'params.seed' must be between 0 and 2**63 - 1")
-        _check_non_negative(roi_weight=self.roi_weight)
+        _check(
+            self.roi_weight is None or 0 <= self.roi_weight <= MAX_WEIGHT,
+            f"field 'params.roi_weight' must be between 0 and {MAX_WEIGHT:g}",
+        )
+        _check(self.orientation is None or 1 <= self.orientation <= 8, "field 'params.orientation' must be an EXIF orientation, 1 to 8")
         _check_name(self.preset, "params.preset")
         _check_name(self.objective, "params.objective")
         _check_name(self.init, "params.init")
+        if self.objective is not None:
+            try:
+                parse_objective(self.objective)
+            except ValueError as error:
+                raise bad_field(f"field 'params.objective': {error}") from None
+
+    def keeping(self, kept: int) -> JobParams:
+        """These parameters as a job that also keeps `kept` strokes of a sketch it continues counts
+        against limits and cost: `strokes` is then the sketch's whole stroke count."""
+        return dataclasses.replace(self, strokes=self.strokes + kept) if kept else self
 
 
 @dataclass(frozen=True)

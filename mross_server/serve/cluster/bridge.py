@@ -110,7 +110,7 @@ def start_workers(settings: PoolSettings) -> tuple[dict[str, Actor], tuple[Worke
     for index in range(count):
         name = f"{settings.prefix}-{index}"
         options = actor_class.options(name=name, num_cpus=settings.worker_cpus, num_gpus=1 if use_gpu else 0, max_restarts=-1, max_concurrency=2)
-        actors[name] = options.remote(name, "cuda" if use_gpu else "cpu", settings.clip_weights, settings.max_image_pixels)
+        actors[name] = options.remote(name, "cuda" if use_gpu else "cpu", settings.clip_weights, settings.limits)
     try:
         described: list[WorkerInfo | str] = ray.get([actor.describe.remote() for actor in actors.values()], timeout=WARM_UP_S)
     except GetTimeoutError:

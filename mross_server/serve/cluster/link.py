@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from mross_server.job import SketchParams, StartingStrokes
 from mross_server.serve.dispatch import WorkerEvent
-from mross_shared.messages import RoiBox, WorkerInfo
+from mross_shared.messages import Limits, RoiBox, WorkerInfo
 
 #: The Ray namespace of the workers' actors, e.g. to find one with `ray.get_actor(name, namespace=...)`.
 NAMESPACE = "mross"
@@ -22,14 +22,15 @@ NAMESPACE = "mross"
 class PoolSettings:
     """The pool to start: the head's `address` (host:port), how many workers (None: one per GPU, or one
     when the cluster has none), their device (`auto`, `cpu`, `cuda`), CPUs per worker, and the engine's
-    options (the CLIP path must exist on the worker's node). `prefix` starts every actor's name."""
+    options (the CLIP path must exist on the worker's node) and the server's limits, which the workers'
+    engines apply too. `prefix` starts every actor's name."""
 
     address: str
     workers: int | None
     device: str
     worker_cpus: float
     clip_weights: str | None
-    max_image_pixels: int
+    limits: Limits
     prefix: str
 
 

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from mross_server.job import SketchInputError, SketchParams, StartingStrokes
 from mross_server.serve.dispatch import FINAL_STATES, Job, WorkerEvent
 from mross_server.serve.runner import Engine, run_job
-from mross_shared.messages import RoiBox, WorkerInfo
+from mross_shared.messages import Limits, RoiBox, WorkerInfo
 
 
 class SketchWorker:
     """Loads the engine once (models warm), then runs one job at a time for the front door."""
 
-    def __init__(self, name: str, device: str, clip_weights: str | None, max_image_pixels: int) -> None:
+    def __init__(self, name: str, device: str, clip_weights: str | None, limits: Limits) -> None:
         # The worker's lines reach the front door's log through Ray's log forwarding.
         logging.basicConfig(level=logging.INFO, format="%(asctime)s mross-worker %(levelname)s: %(message)s")
         # Imported here: the bridge process imports this module only to name the actor's class.
@@ -36,7 +36,7 @@ class SketchWorker:
         self._engine: Engine | None = None
         self._problem: str | None = None
         try:
-            self._engine = SketchEngine(device=device, clip_weights=clip_weights, max_image_pixels=max_image_pixels)
+            self._engine = SketchEngine(device=device, clip_weights=clip_weights, limits=limits)
         except (SketchInputError, WeightsError) as error:
             self._problem = f"worker {name} on {socket.gethostname()} cannot load its engine: {error}"
         self._jobs: dict[str, Job] = {}
