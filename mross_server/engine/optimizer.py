@@ -15,13 +15,14 @@ LossFn = Callable[[Tensor, bool, torch.Generator], Tensor]
 
 @dataclass(frozen=True)
 class StepReport:
-    """What the loop reports after every iteration."""
+    """What the loop reports after every iteration; `points` [K, N, 4, 2] is the state the step reached."""
 
     iteration: int
     iterations: int
     loss: float
     best_loss: float
     seconds_per_iteration: float
+    points: Tensor
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ def optimize_strokes(
         loss_fn: per-sketch loss [K]; `augment=False` must give the plain-pair loss.
         iterations: Adam steps; the plain-pair loss is evaluated before the first and every
             `eval_every` steps after, and at the end, and the best state is kept.
-        cancelled: checked before every step; when it turns true the loop stops and returns
-            the best state so far with `cancelled=True`.
+        cancelled: checked before every step; when it turns true the loop stops, evaluates the
+            state it reached, and returns the best state so far with `cancelled=True`.
     """
     fixed = points.detach()
     free = fixed[:, movable].clone().requires_grad_(True)
@@ -82,6 +83,9 @@ def optimize_strokes(
     for step in range(1, iterations + 1):
         if cancelled is not None and cancelled():
             was_cancelled = True
+            # A caller that stops early to keep the result gets the state it saw, not one up to
+            # eval_every steps older.
+            evaluate()
             break
         optimizer.zero_grad(set_to_none=True)
         losses = loss_fn(assemble(), augment, generator)
@@ -90,5 +94,6 @@ def optimize_strokes(
         if step % eval_every == 0 or step == iterations:
             evaluate()
         if on_step is not None:
-            on_step(StepReport(step, iterations, float(losses.detach().min()), float(best_losses.min()), (time.perf_counter() - started) / step))
+            seconds = (time.perf_counter() - started) / step
+            on_step(StepReport(step, iterations, float(losses.detach().min()), float(best_losses.min()), seconds, assemble().detach()))
     return Optimized(best_points, best_losses, was_cancelled)
