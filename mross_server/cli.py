@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -206,10 +207,10 @@ class _ProgressBar:
             return
         self.last = now
         filled = round(20 * progress.iteration / max(1, progress.iterations))
+        eta = f"{int(progress.eta_s) // 60}:{int(progress.eta_s) % 60:02d}" if math.isfinite(progress.eta_s) else "?"
         line = (
             f"round {progress.round}/{progress.rounds} [{'#' * filled}{'.' * (20 - filled)}] "
-            f"{progress.iteration}/{progress.iterations} loss {progress.loss:.4f} best {progress.best_loss:.4f} "
-            f"ETA {int(progress.eta_s) // 60}:{int(progress.eta_s) % 60:02d}"
+            f"{progress.iteration}/{progress.iterations} loss {progress.loss:.4f} best {progress.best_loss:.4f} ETA {eta}"
         )
         print(f"\r{line}" if self.interactive else line, end="" if self.interactive else "\n", file=sys.stderr, flush=True)
 

@@ -6,6 +6,7 @@ These dataclasses are the boundary between the sketch pipeline and everything th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,21 @@ from mross_shared.objective_spec import parse_objective
 
 class SketchCancelled(Exception):
     """Raised by the pipeline when its cancel check turned true; finished rounds were already delivered."""
+
+
+@dataclass(frozen=True)
+class StartingStrokes:
+    """A sketch to continue, as it stands now: control points [n, 4, 2] in photo pixels, half-widths [n]
+    (diffvg convention), and `frozen` [n] bool marking the strokes that must not move."""
+
+    points: np.ndarray
+    half_widths: np.ndarray
+    frozen: np.ndarray
+
+    def __post_init__(self) -> None:
+        count = len(self.points)
+        if self.points.shape != (count, 4, 2) or self.half_widths.shape != (count,) or self.frozen.shape != (count,):
+            raise ValueError(f"starting strokes need points [n, 4, 2], half-widths [n] and frozen [n] for n={count}")
 
 
 class SketchInputError(ValueError):
@@ -49,7 +65,10 @@ def required_backbones(params: SketchParams) -> frozenset[str]:
 class Progress:
     """One progress report from inside a round's optimization.
 
-    `method` names the loss being optimized for people, e.g. "offline objective (no CLIP weights)".
+    `eta_s` is NaN until the job's speed has been measured. `method` names the loss being optimized
+    for people, e.g. "offline objective (no CLIP weights)". `strokes` returns the sketch as it stands
+    at this iteration — control points [n, 4, 2] and half-widths [n] in photo pixels — copied off the
+    device only when called.
     """
 
     round: int
@@ -60,6 +79,7 @@ class Progress:
     best_loss: float
     eta_s: float
     method: str | None = None
+    strokes: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from tests.extension_dir import EXTENSION_DIR, REPO_ROOT
 
 # What every snippet starts with: the extension's own way to load GTK, as `toolkit`.
 _PREAMBLE = """
-from mross_ext.progress_window import load_toolkit
+from mross_ext.gtk_toolkit import load_toolkit
 toolkit = load_toolkit()
 if toolkit is None:
     print("no-gtk")

@@ -24,7 +24,7 @@ from mross_shared.client import SketchClient
 from mross_shared.connection import read
 from mross_shared.errors import ErrorCode, JobFailed, NotAuthorised, ServerUnreachable
 from mross_shared.messages import Done, JobParams, JobState, ProgressUpdate, RoundUpdate
-from tests.job_stream import ENDLESS, PHOTO, QUICK, ROI, cancel_mid_round, late_iterations, until_running
+from tests.job_stream import ENDLESS, PHOTO, QUICK, ROI, cancel_mid_round, finish_continued_sketch, late_iterations, until_running
 from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, free_port, start_server
 
 CLIENT_TIMEOUT_S = 4.0
@@ -132,6 +132,10 @@ def test_cancel_mid_round_stops_within_one_iteration(server, client):
     assert took < 2.0
     assert client.status(job_id).state is JobState.CANCELLED
     assert late_iterations(server.log(), job_id) <= 1
+
+
+def test_continued_sketch_streams_previews_and_finish_keeps_the_strokes(client):
+    finish_continued_sketch(client)
 
 
 def start_client_process(server: ServerProcess) -> tuple[subprocess.Popen, str]:

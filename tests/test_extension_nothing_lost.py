@@ -60,7 +60,8 @@ def run_effect(path, *args):
 
 
 def sketch_layers(effect):
-    return [g for g in effect.svg if isinstance(g, inkex.Layer) and (g.label or "").startswith("MROSS")]
+    """The round layers of the document's MROSS sketches (each run is a parent layer holding them)."""
+    return [layer for run in effect.svg if isinstance(run, inkex.Layer) and run.get("data-mross-run") for layer in run]
 
 
 def stroke_boxes(layer):
@@ -97,8 +98,8 @@ def test_a_failure_after_round_1_inserts_the_finished_round_and_says_so(tmp_path
     server = start_server(tmp_path / "doomed")
 
     class ServerDiesAfterRound1(SketchClient):
-        def events(self, job_id, cancelled=None):
-            for event in super().events(job_id, cancelled):
+        def events(self, job_id, cancelled=None, finish=None):
+            for event in super().events(job_id, cancelled, finish):
                 yield event
                 if isinstance(event, RoundUpdate):
                     server.stop(signal.SIGKILL)

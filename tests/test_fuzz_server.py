@@ -30,12 +30,20 @@ from tests.server_process import SAMPLE_PHOTO, ServerProcess, start_server
 FUZZ_SETTINGS = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} mross-server (INFO|WARNING): ")
 HELD_BACK = re.compile(r"held back (\d+) more warnings like the above")
-CLIENT_TYPES = ["hello", "submit", "cancel", "status", "ping"]
+CLIENT_TYPES = ["hello", "submit", "cancel", "finish", "status", "ping"]
 # Contents that are valid or nearly so, for mutation. The submit's image frame is never a real
 # image, so even a mutation that happens to be valid is rejected (bad_image) instead of running.
 BASE_CONTENT = {
-    "submit": {"job_id": "fuzz-job", "rois": [{"x": 1, "y": 2, "width": 3, "height": 4}], "params": {"strokes": 8, "preset": "test", "iterations": 2}},
+    "submit": {
+        "job_id": "fuzz-job",
+        "rois": [{"x": 1, "y": 2, "width": 3, "height": 4}],
+        "params": {"strokes": 8, "preset": "test", "iterations": 2},
+        "strokes": [{"d": "M 1 2 C 3 4 5 6 7 8", "width": 1.5, "color": "#000000"}],
+        "frozen": [0],
+        "preview": True,
+    },
     "cancel": {"job_id": "fuzz-job"},
+    "finish": {"job_id": "fuzz-job"},
     "ping": {"job_id": "fuzz-job"},
     "status": {"job_id": "fuzz-job"},
     "hello": {"client": "fuzz"},

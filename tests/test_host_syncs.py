@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from benchmarks.host_syncs import HostSyncCounter
-from mross_server.engine.canvas import photo_view
 from mross_server.engine.losses.clip import ClipLoss
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
 from mross_server.engine.losses.ink import InkLoss
@@ -31,6 +31,12 @@ def networks(tmp_path_factory):
     return tiny_clip("RN101").visual.requires_grad_(False), vgg
 
 
+def crop(photo: torch.Tensor, box: tuple[int, int, int, int], size: tuple[int, int]) -> torch.Tensor:
+    """The target of a view: `box` (x0, y0, x1, y1) of `photo` [1, 3, H, W] resized to `size` (h, w)."""
+    x0, y0, x1, y1 = box
+    return F.interpolate(photo[:, :, y0:y1, x0:x1], size=size, mode="bilinear", align_corners=False)
+
+
 def objective(networks, spec, square: bool) -> Objective:
     clip, vgg = networks
     factories = {
@@ -41,8 +47,8 @@ def objective(networks, spec, square: bool) -> Objective:
     side = CLIP_IMAGE_SIZE
     whole = (side, side) if square else (64, 96)
     views = [
-        build_view(spec, factories, photo_view(photo, (0, 0, 90, 60), whole), CANVAS, 1.0, 4 if square else 0, side / 96 if square else None),
-        build_view(spec, factories, photo_view(photo, ROI_PHOTO, (64, 64)), ROI_CANVAS, 1.0, 4 if square else 0, 2.0 if square else None),
+        build_view(spec, factories, crop(photo, (0, 0, 90, 60), whole), CANVAS, 1.0, 4 if square else 0, side / 96 if square else None),
+        build_view(spec, factories, crop(photo, ROI_PHOTO, (64, 64)), ROI_CANVAS, 1.0, 4 if square else 0, 2.0 if square else None),
     ]
     return Objective(views, 1.5 * 96 / 224, bounded=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ExtensionError, explain_client_error
-from .progress_window import Toolkit, stderr_silenced
+from .gtk_toolkit import Toolkit, run_dialog
 from .sketch_job import JobInterrupted
 
 
@@ -34,13 +34,7 @@ def keep_interrupted_rounds(interrupted: JobInterrupted, toolkit: Toolkit | None
 def ask(toolkit: Toolkit, title: str, question: str, yes: str, no: str) -> bool:
     """Show a modal question with two buttons; True when `yes` was chosen."""
     gtk = toolkit.gtk
-    with stderr_silenced():
-        dialog: Any = gtk.MessageDialog(message_type=gtk.MessageType.QUESTION, text=question, title=title)
-        dialog.add_buttons(no, gtk.ResponseType.NO, yes, gtk.ResponseType.YES)
-        dialog.set_default_response(gtk.ResponseType.YES)
-        dialog.set_keep_above(True)
-        answer = dialog.run()
-        dialog.destroy()
-        while gtk.events_pending():
-            gtk.main_iteration()
-    return bool(answer == gtk.ResponseType.YES)
+    dialog: Any = gtk.MessageDialog(message_type=gtk.MessageType.QUESTION, text=question, title=title)
+    dialog.add_buttons(no, gtk.ResponseType.NO, yes, gtk.ResponseType.YES)
+    dialog.set_default_response(gtk.ResponseType.YES)
+    return bool(run_dialog(toolkit, dialog) == gtk.ResponseType.YES)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mross_shared import connection
 from mross_shared.client import SketchClient
-from mross_shared.errors import ServerUnreachable
+from mross_shared.errors import JobCancelled, ServerUnreachable
 from mross_shared.install_record import InstallRecord, InstallRecordError
 
 from .errors import ExtensionError
@@ -94,7 +94,8 @@ def start_detached(launch: InstallRecord, log_dir: Path) -> subprocess.Popen:
 
 
 def wait_until_answering(process: subprocess.Popen, log_dir: Path, monitor: JobMonitor) -> SketchClient:
-    """Poll until the freshly started server answers; ExtensionError if it dies, times out or is cancelled."""
+    """Poll until the freshly started server answers; ExtensionError if it dies or times out, JobCancelled
+    when the user cancels meanwhile (the server keeps starting, for next time)."""
     logs = f"{log_dir / LOG_NAME} and {log_dir / OUTPUT_NAME}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline and not monitor.cancel_requested():
@@ -105,5 +106,5 @@ def wait_until_answering(process: subprocess.Popen, log_dir: Path, monitor: JobM
         except ServerUnreachable:
             time.sleep(_RETRY_S)
     if monitor.cancel_requested():
-        raise ExtensionError("cancelled while the sketch server was starting; the document is unchanged")
+        raise JobCancelled("cancelled while the sketch server was starting")
     raise ExtensionError(f"the sketch server did not answer within {START_TIMEOUT_S:.0f} s of starting; see {logs}")

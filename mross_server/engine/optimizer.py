@@ -32,13 +32,18 @@ class StrokeLoss(Protocol):
 
 @dataclass(frozen=True)
 class StepReport:
-    """What the loop reports after every iteration; losses are NaN until the first values reach the host."""
+    """What the loop reports after every iteration.
+
+    Losses are NaN until the first values reach the host; `points` [K, N, 4, 2] is the state the
+    step reached (still on the device).
+    """
 
     iteration: int
     iterations: int
     loss: float
     best_loss: float
     seconds_per_iteration: float
+    points: Tensor
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,8 @@ def optimize_strokes(
         iterations: Adam steps; the plain-pair loss of the state before the first step, every
             `eval_every` steps after, and after the last is evaluated, and the best state is kept.
             A state is evaluated on the pictures its training step renders anyway.
-        cancelled: checked before every step; when it turns true the loop stops and returns
-            the best state so far with `cancelled=True`.
+        cancelled: checked before every step; when it turns true the loop stops, evaluates the
+            state it reached, and returns the best state so far with `cancelled=True`.
         loss_scale: fp16 loss scaling (for a loss that runs under CUDA autocast), or None.
     """
     fixed = points.detach()
@@ -121,12 +126,20 @@ def optimize_strokes(
             best_points = torch.where(better[:, None, None, None], state.detach(), best_points)
             best_losses = torch.where(better, losses, best_losses)
 
+    def evaluate_reached() -> None:
+        with torch.no_grad():
+            state = assemble()
+            keep_if_better(state, loss.render(state))
+
     readback = _Readback()
     started = time.perf_counter()
     was_cancelled = False
     for step in range(1, iterations + 1):
         if cancelled is not None and cancelled():
             was_cancelled = True
+            # A caller that stops early to keep the result gets the state it saw, not one up to
+            # eval_every steps older.
+            evaluate_reached()
             break
         state = assemble()
         images = loss.render(state)
@@ -140,14 +153,12 @@ def optimize_strokes(
             loss_scale.unscale_(free.grad)
         optimizer.step()
         if step == iterations:
-            with torch.no_grad():
-                state = assemble()
-                keep_if_better(state, loss.render(state))
+            evaluate_reached()
         readback.push(torch.stack([losses.detach().min().float(), best_losses.min()]))
         if on_step is not None:
             latest = readback.newest()
             reported = (math.nan, math.nan) if latest is None else (float(latest[0]), float(latest[1]))
-            on_step(StepReport(step, iterations, *reported, (time.perf_counter() - started) / step))
+            on_step(StepReport(step, iterations, *reported, (time.perf_counter() - started) / step, assemble().detach()))
     return Optimized(best_points, best_losses, was_cancelled)
 
 

@@ -7,11 +7,13 @@ with `freeze_previous`), keeping the best state. From each ROI round on, the obj
 zoomed view: the sketch's ROI window rendered at full loss resolution against the photo's ROI crop.
 With the CLIP term every view is rendered at CLIP's input size (a squashed view of a non-square
 window, as CLIPasso squashes its photos), so nothing is resampled before CLIP. Best-of-K seeds
-each draw their own start strokes and augmentations.
+each draw their own start strokes and augmentations. A continued sketch starts from given strokes
+and runs only its ROI rounds; a job asked to finish early delivers the round under way as its last.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +28,7 @@ from mross_server.engine.budget import allocate_strokes
 from mross_server.engine.canvas import Box, Canvas, to_tensor, view_size, view_to_canvas, working_scale
 from mross_server.engine.contours import EdgeAnalysis, analyse_edges
 from mross_server.engine.cost import check_job_cost
+from mross_server.engine.eta import JobClock, RoundPlan
 from mross_server.engine.initial_strokes import pieces_to_strokes, uncovered_pieces
 from mross_server.engine.losses.clip import ClipLoss, input_size
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
@@ -51,6 +54,7 @@ from mross_server.job import (
     SketchInputError,
     SketchParams,
     SketchResult,
+    StartingStrokes,
 )
 from mross_shared.messages import Limits, RoiBox
 from mross_shared.objective_spec import parse_objective
@@ -138,29 +142,37 @@ class SketchEngine:
         on_progress: Callable[[Progress], None] | None = None,
         on_round: Callable[[RoundResult], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        finish: Callable[[], bool] | None = None,
+        start: StartingStrokes | None = None,
     ) -> SketchResult:
         """Sketch a photo in 1 + len(rois) rounds; see the module docstring.
 
         `image` is encoded bytes, a path, or an [H, W, 3] float array in [0, 1]; ROIs and the strokes
         of the rounds are in the full-size upright photo's pixels (however small the working copy
-        it is decoded to). Rounds are handed to `on_round` as they finish. Raises SketchInputError
-        for bad input or a job over the limits, and SketchCancelled when `cancelled()` turns true
-        (checked every iteration).
+        it is decoded to). Rounds are handed to `on_round` as they finish. `start` continues a
+        sketch: its strokes are kept (and move unless frozen) and only the ROI rounds run, adding
+        `params.strokes` new strokes between them. When `finish()` turns true the round under way
+        stops with its best state so far, which is delivered as the job's last round. Raises
+        SketchInputError for bad input or a job over the limits, and SketchCancelled when
+        `cancelled()` turns true (both are checked every iteration).
         """
-        plan = self._plan(params, len(rois))
+        kept_count = 0 if start is None else len(start.points)
+        if start is not None and not rois:
+            raise SketchInputError("continuing a sketch adds one round per new ROI, so give at least one ROI")
+        plan = self._plan(params, len(rois), kept_count)
         preset, objective, factories = plan.preset, plan.objective, plan.factories
         photo, rois, notes = self._photo(image, list(rois), params.orientation, max(preset.resolution, preset.analysis_size))
         notes += plan.notes
         width, height = photo.width, photo.height
-        rounds = 1 + len(rois)
+        rounds = len(rois) + (1 if start is None else 0)
         recipe, roi_weight, init = plan.recipe, plan.roi_weight, plan.init
         iterations = recipe.iterations
         method = _method(recipe, self.clip is not None)
 
         canvas = Canvas(width, height, preset.resolution)
-        regions = [self._region(photo, None, (0, 0, width, height), preset)]
-        regions += [self._region(photo, roi, roi.box, preset) for roi in rois]
-        budget = allocate_strokes([_edges_inside(regions[0], r.box) for r in regions], params.strokes)
+        whole = self._region(photo, None, (0, 0, width, height), preset)
+        regions = ([whole] if start is None else []) + [self._region(photo, roi, roi.box, preset) for roi in rois]
+        budget = allocate_strokes([_edges_inside(whole, r.box) for r in regions], params.strokes)
 
         streams = seed_streams(params.seed, recipe.sketches)
         generator = torch.Generator(self.device).manual_seed(params.seed)
@@ -171,42 +183,58 @@ class SketchEngine:
             return build_view(objective, factories, target, window, weight, recipe.augmentations, line_scale)
 
         views = [view((0, 0, width, height), 1.0)]
-        points = torch.zeros(recipe.sketches, 0, 4, 2, device=self.device)
+        kept = _kept_strokes(start, canvas, recipe.sketches, self.device)
+        points = kept.points
+        half_widths = kept.half_widths
+        zooms = np.cumsum([region.roi is not None and roi_weight > 0 for region in regions])
+        clock = JobClock(
+            [RoundPlan(iterations, (len(kept.frozen) + int(added)) * recipe.sketches, 1 + int(zoom)) for added, zoom in zip(np.cumsum(budget), zooms)]
+        )
         results: list[RoundResult] = []
-        clock = _Eta(iterations * rounds)
         for index, (region, count) in enumerate(zip(regions, budget), start=1):
             started = time.perf_counter()
             new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, streams, init)
             points = torch.cat([points, new], dim=1)
+            half_widths = np.concatenate([half_widths, np.full(count, preset.canvas_half_width * canvas.scale)])
             # Zoomed views stay in the objective for the rounds after theirs, so later rounds keep the
             # detail earlier ROIs added instead of pulling it back towards the coarse whole-photo target.
             if region.roi is not None and roi_weight > 0:
                 views.append(view(region.box, roi_weight))
             movable = torch.ones(points.shape[1], dtype=torch.bool, device=self.device)
+            movable[: len(kept.frozen)] = ~kept.frozen
             if params.freeze_previous:
                 movable[: points.shape[1] - count] = False
+            last_step = time.perf_counter()
 
-            def report(step: StepReport, index: int = index) -> None:
-                clock.step(step.seconds_per_iteration)
+            def report(step: StepReport, index: int = index, widths: np.ndarray = half_widths) -> None:
+                nonlocal last_step
+                now = time.perf_counter()
+                clock.step(index - 1, now - last_step)
+                last_step = now
                 if on_progress is not None:
-                    on_progress(Progress(index, rounds, step.iteration, step.iterations, step.loss, step.best_loss, clock.eta(), method))
+                    strokes = functools.partial(_photo_strokes, step.points[0], widths, canvas.scale)
+                    on_progress(Progress(index, rounds, step.iteration, step.iterations, step.loss, step.best_loss, clock.eta(), method, strokes))
+
+            def stop() -> bool:
+                return (cancelled is not None and cancelled()) or (finish is not None and finish())
 
             outcome = optimize_strokes(
                 points, movable, Objective(list(views), preset.canvas_half_width), iterations, generator,
-                eval_every=preset.eval_every, augment=recipe.augmentations > 0, on_step=report, cancelled=cancelled,
+                eval_every=preset.eval_every, augment=recipe.augmentations > 0, on_step=report, cancelled=stop,
                 loss_scale=LossScale(self.device) if recipe.uses_clip and self.device.type == "cuda" else None,
             )
-            if outcome.cancelled:
+            if cancelled is not None and cancelled():
                 raise SketchCancelled(f"cancelled during round {index} of {rounds}")
+            finishing = finish is not None and finish()
             best = int(outcome.losses.argmin())
             points = outcome.points[best : best + 1].expand(recipe.sketches, -1, -1, -1).clone()
             total = points.shape[1]
             result = RoundResult(
                 index=index,
-                rounds=rounds,
+                rounds=index if finishing else rounds,
                 roi=region.roi,
-                points=points[0].cpu().numpy().astype(np.float64) * canvas.scale,
-                half_widths=np.full(total, preset.canvas_half_width * canvas.scale),
+                points=_photo_strokes(points[0], half_widths, canvas.scale)[0],
+                half_widths=half_widths,
                 added=tuple(range(total - count, total)),
                 loss=float(outcome.losses[best]),
                 seconds=time.perf_counter() - started,
@@ -214,24 +242,30 @@ class SketchEngine:
             results.append(result)
             if on_round is not None:
                 on_round(result)
+            if finishing:
+                notes.append(f"stopped early on request during round {index} of {rounds}, keeping the strokes as they stood")
+                break
         objective_name = "+".join(name if w == 1 else f"{w:g}*{name}" for w, name in objective)
         return SketchResult(width, height, tuple(results), objective_name, self.backbones, tuple(self.notes + notes))
 
-    def _plan(self, params: SketchParams, rois: int) -> _Plan:
-        """The job's settings; SketchInputError for a job over the limits or one this engine cannot run."""
-        rounds = 1 + rois
+    def _plan(self, params: SketchParams, rois: int, kept: int) -> _Plan:
+        """The job's settings (`kept`: strokes of a sketch it continues); SketchInputError for a job over
+        the limits or one this engine cannot run."""
+        rounds = rois + (0 if kept else 1)
         if params.strokes < rounds:
             raise SketchInputError(f"{params.strokes} strokes cannot be spread over {rounds} rounds; ask for at least {rounds}")
+        whole = params.keeping(kept)
         try:
-            self.limits.check_job(rois, params)
+            self.limits.check_job(rois, whole)
             preset = get_preset(params.preset)
             recipe = job_recipe(preset, self.clip is not None, params)
             objective = parse_objective(recipe.objective)
-            factories = self._term_factories(params.strokes, preset.canvas_half_width)
+            # The ink target is drawn for every stroke the sketch will hold, kept ones included.
+            factories = self._term_factories(whole.strokes, preset.canvas_half_width)
             check_terms(objective, factories)
         except ValueError as error:  # ProtocolError (a limit) is a ValueError too
             raise SketchInputError(str(error)) from None
-        check_job_cost(params, rois, self.limits.max_job_cost, self.clip is not None)
+        check_job_cost(whole, rois, self.limits.max_job_cost, self.clip is not None)
         init = recipe.init
         notes: tuple[str, ...] = ()
         if init not in INIT_METHODS:
@@ -336,16 +370,24 @@ def _edges_inside(whole: _Region, box: Box) -> int:
     return int(whole.analysis.edges[y0:y1, x0:x1].sum())
 
 
-class _Eta:
-    """Remaining time of the whole job from the running seconds-per-iteration."""
+@dataclass(frozen=True)
+class _Kept:
+    """A continued sketch's strokes on the canvas: points [K, n, 4, 2], half-widths [n] in photo pixels, frozen [n]."""
 
-    def __init__(self, total_iterations: int) -> None:
-        self.remaining = total_iterations
-        self.per_iteration = 0.0
+    points: Tensor
+    half_widths: np.ndarray
+    frozen: Tensor
 
-    def step(self, seconds_per_iteration: float) -> None:
-        self.remaining = max(0, self.remaining - 1)
-        self.per_iteration = seconds_per_iteration
 
-    def eta(self) -> float:
-        return self.remaining * self.per_iteration
+def _kept_strokes(start: StartingStrokes | None, canvas: Canvas, seeds: int, device: torch.device) -> _Kept:
+    """The strokes a job starts from: none for a new sketch, else `start`'s, in canvas units, one copy per seed."""
+    if start is None:
+        return _Kept(torch.zeros(seeds, 0, 4, 2, device=device), np.zeros(0), torch.zeros(0, dtype=torch.bool, device=device))
+    points = torch.tensor(start.points / canvas.scale, dtype=torch.float32, device=device)
+    frozen = torch.tensor(start.frozen, dtype=torch.bool, device=device)
+    return _Kept(points[None].expand(seeds, -1, -1, -1).clone(), start.half_widths.astype(np.float64), frozen)
+
+
+def _photo_strokes(points: Tensor, half_widths: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """One sketch's control points [n, 4, 2] from canvas units to photo pixels, with its half-widths [n]."""
+    return points.detach().cpu().numpy().astype(np.float64) * scale, half_widths

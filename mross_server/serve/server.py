@@ -1,8 +1,8 @@
 """The sketch server's I/O thread: one ROUTER socket, answering at once while the workers compute.
 
-The I/O thread owns the socket and the job table. It answers `hello`, `status`, `cancel` and `ping`
-immediately, hands `submit`s to its Dispatcher (one local engine, or a pool of Ray actors), forwards
-the workers' progress, rounds and results to the job's client as soon as they arrive, sends a
+The I/O thread owns the socket and the job table. It answers `hello`, `status`, `cancel`, `finish` and
+`ping` immediately, hands `submit`s to its Dispatcher (one local engine, or a pool of Ray actors), forwards
+the workers' progress, previews, rounds and results to the job's client as soon as they arrive, sends a
 heartbeat `progress` per job at least every half second, tells a client at once when its job waits
 again because its worker died, and cancels the job of a client that vanished (a send fails with
 EHOSTUNREACH thanks to ROUTER_MANDATORY, or no message from it for `client_timeout_s`). Every
@@ -35,6 +35,7 @@ from mross_shared.messages import (
     Accepted,
     Cancel,
     Error,
+    Finish,
     Hello,
     HelloRequest,
     JobState,
@@ -108,6 +109,7 @@ class SketchServer:
             HelloRequest: self._on_hello,
             Submit: self._on_submit,
             Cancel: self._on_cancel,
+            Finish: self._on_finish,
             StatusRequest: self._on_status,
             Ping: self._on_ping,
         }
@@ -207,14 +209,20 @@ class SketchServer:
         self._send(peer, Accepted(job.job_id, position), envelope.header.msg_id)
 
     def _on_cancel(self, peer: bytes, envelope: Envelope[Cancel]) -> None:
-        job_id = envelope.message.job_id
+        self._on_stop_request(peer, envelope.message.job_id, envelope.header.msg_id, "cancel", lambda record: self._cancel(record, notify=True))
+
+    def _on_finish(self, peer: bytes, envelope: Envelope[Finish]) -> None:
+        self._on_stop_request(peer, envelope.message.job_id, envelope.header.msg_id, "finish", self._finish_early)
+
+    def _on_stop_request(self, peer: bytes, job_id: str, msg_id: str, what: str, stop: Callable[[JobRecord], None]) -> None:
+        """Apply `stop` to an active job and answer with its status; unknown jobs are an error."""
         record = self._jobs.get(job_id)
         if record is None and not self._jobs.known(job_id):
             raise ProtocolError(ErrorCode.UNKNOWN_JOB, f"this server does not know job {job_id}")
         if record is not None:
-            log.info("job %s: cancel requested by client %s", job_id, _label(peer))
-            self._cancel(record, notify=True)
-        self._send(peer, self._status(job_id), envelope.header.msg_id)
+            log.info("job %s: %s requested by client %s", job_id, what, _label(peer))
+            stop(record)
+        self._send(peer, self._status(job_id), msg_id)
 
     def _on_status(self, peer: bytes, envelope: Envelope[StatusRequest]) -> None:
         self._send(peer, self._status(envelope.message.job_id), envelope.header.msg_id)
@@ -310,6 +318,13 @@ class SketchServer:
         return idle_exit is not None and not self._jobs.records() and now - self._last_activity >= idle_exit
 
     # ---- sending and cancelling -----------------------------------------------------------------
+
+    def _finish_early(self, record: JobRecord) -> None:
+        """Stop and keep: a running job delivers what it has; a queued one has nothing yet, so it is cancelled."""
+        if record.state is JobState.QUEUED:
+            self._cancel(record, notify=True)
+        elif record.state is JobState.RUNNING:
+            self._dispatcher.finish(record.job)
 
     def _cancel(self, record: JobRecord, notify: bool) -> None:
         """Stop a job: a queued one ends now (with an `error cancelled` if `notify`), a running one within an iteration."""

@@ -1,7 +1,7 @@
 """The message types of the MROSS wire protocol, one frozen dataclass each, with their own value checks.
 
-Client -> server: `hello`, `submit`, `cancel`, `status`, `ping`.
-Server -> client: `hello`, `accepted`, `progress`, `round`, `done`, `error`, `status`.
+Client -> server: `hello`, `submit`, `cancel`, `finish`, `status`, `ping`.
+Server -> client: `hello`, `accepted`, `progress`, `preview`, `round`, `done`, `error`, `status`.
 
 Every job message carries the client-made `job_id`; coordinates are photo pixels. Type checks come
 from the annotations (see fields.py); the range checks below are what the annotations cannot say.
@@ -10,6 +10,7 @@ Bump `PROTOCOL_VERSION` for any change a peer of the previous version would misr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -34,8 +35,9 @@ _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Preset and init names, and objective expressions such as "ink + 0.2*vgg".
 _NAME = re.compile(r"[A-Za-z0-9_.+* -]{1,64}")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
-_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-# Exactly the `M x y C x1 y1 x2 y2 x3 y3` the server writes: the extension puts it into a document.
+_NUMBER = r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+# Exactly the `M x y C x1 y1 x2 y2 x3 y3` the server writes (and the extension sends back when it
+# continues a sketch): it goes into a document, so nothing else gets through.
 _CUBIC_PATH = re.compile(rf"M {_NUMBER} {_NUMBER} C {_NUMBER} {_NUMBER} {_NUMBER} {_NUMBER} {_NUMBER} {_NUMBER}")
 
 
@@ -97,7 +99,7 @@ class Limits:
 
     def check_submit(self, submit: Submit) -> None:
         """Reject a job larger than these limits with `limit_exceeded` (the image's pixels are checked by the server)."""
-        self.check_job(len(submit.rois), submit.params)
+        self.check_job(len(submit.rois), submit.params.keeping(len(submit.strokes)))
 
     def check_job(self, rois: int, params: JobParams) -> None:
         """Reject a job of `rois` ROIs and these parameters with `limit_exceeded` when it counts more than the limits."""
@@ -179,19 +181,37 @@ class JobParams:
             except ValueError as error:
                 raise bad_field(f"field 'params.objective': {error}") from None
 
+    def keeping(self, kept: int) -> JobParams:
+        """These parameters as a job that also keeps `kept` strokes of a sketch it continues counts
+        against limits and cost: `strokes` is then the sketch's whole stroke count."""
+        return dataclasses.replace(self, strokes=self.strokes + kept) if kept else self
+
 
 @dataclass(frozen=True)
 class StrokePath:
-    """One stroke as SVG data: cubic path `d` in photo pixels, full stroke width, `#rrggbb` colour."""
+    """One stroke as SVG data: cubic path `d` in photo pixels, full stroke width, `#rrggbb` colour.
+
+    Every coordinate and the width are finite numbers no larger than MAX_COORDINATE in size.
+    """
 
     d: str
     width: float
     color: str = "#000000"
 
     def __post_init__(self) -> None:
-        _check(_CUBIC_PATH.fullmatch(self.d) is not None, "a path's 'd' must be one 'M x y C x1 y1 x2 y2 x3 y3' cubic")
-        _check(self.width > 0, "a path's width must be positive")
+        _check(
+            all(math.isfinite(value) and abs(value) <= MAX_COORDINATE for value in self.points),
+            f"a path's coordinates must be finite numbers of at most {MAX_COORDINATE:g} pixels",
+        )
+        _check(math.isfinite(self.width) and 0 < self.width <= MAX_COORDINATE, f"a path's width must be positive and at most {MAX_COORDINATE:g} pixels")
         _check(_COLOR.fullmatch(self.color) is not None, "a path's color must be #rrggbb")
+
+    @property
+    def points(self) -> tuple[float, ...]:
+        """The eight control-point coordinates x0, y0, x1, y1, x2, y2, x3, y3."""
+        match = _CUBIC_PATH.fullmatch(self.d)
+        _check(match is not None, "a path's 'd' must be one 'M x y C x1 y1 x2 y2 x3 y3' cubic")
+        return tuple(float(value) for value in match.groups()) if match else ()
 
 
 # ---- client -> server ---------------------------------------------------------------------------
@@ -210,17 +230,27 @@ class HelloRequest:
 
 @dataclass(frozen=True)
 class Submit:
-    """A job: the photo's encoded bytes (PNG, JPEG, ...; a binary frame), ROIs in its pixels, parameters."""
+    """A job: the photo's encoded bytes (PNG, JPEG, ...; a binary frame), ROIs in its pixels, parameters.
+
+    `strokes` continues a sketch: its strokes as they stand (photo pixels), which the job keeps and
+    refines in one new round per ROI, adding `params.strokes` new ones; `frozen` indexes those of
+    them that must not move. `preview` asks for `preview` messages with the strokes as they stand.
+    """
 
     msg_type: ClassVar[str] = "submit"
     job_id: str
     image: bytes
     rois: tuple[RoiBox, ...] = ()
     params: JobParams = field(default_factory=JobParams)
+    strokes: tuple[StrokePath, ...] = ()
+    frozen: tuple[int, ...] = ()
+    preview: bool = False
 
     def __post_init__(self) -> None:
         _check_job_id(self.job_id)
         _check(len(self.image) > 0, "the image frame is empty")
+        _check(all(0 <= i < len(self.strokes) for i in self.frozen), "field 'frozen' must index into 'strokes'")
+        _check(len(set(self.frozen)) == len(self.frozen), "field 'frozen' must not name a stroke twice")
 
 
 @dataclass(frozen=True)
@@ -228,6 +258,18 @@ class Cancel:
     """Stop a queued or running job; answered with `Status`, and the job's stream ends with `error cancelled`."""
 
     msg_type: ClassVar[str] = "cancel"
+    job_id: str
+
+    def __post_init__(self) -> None:
+        _check_job_id(self.job_id)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Stop a running job early and keep what it has: answered with `Status`; the round under way ends
+    with its best strokes so far, arrives as the job's last `round`, then `done` (a queued job is cancelled)."""
+
+    msg_type: ClassVar[str] = "finish"
     job_id: str
 
     def __post_init__(self) -> None:
@@ -348,6 +390,26 @@ class ProgressUpdate:
 
 
 @dataclass(frozen=True)
+class PreviewUpdate:
+    """The strokes as they stand in iteration `iteration` of round `round` (1-based) of `rounds`.
+
+    Sent only to a job submitted with `preview`, at most about once a second.
+    """
+
+    msg_type: ClassVar[str] = "preview"
+    job_id: str
+    round: int
+    rounds: int
+    iteration: int
+    paths: tuple[StrokePath, ...]
+
+    def __post_init__(self) -> None:
+        _check_job_id(self.job_id)
+        _check(1 <= self.round <= self.rounds, "field 'round' must be between 1 and 'rounds'")
+        _check_non_negative(iteration=self.iteration)
+
+
+@dataclass(frozen=True)
 class RoundUpdate:
     """All strokes after round `index` (1-based) of `rounds`; `added` indexes the strokes this round added.
 
@@ -422,10 +484,12 @@ class Status:
         _check_non_negative(queue_position=self.queue_position, queue_length=self.queue_length)
 
 
-ClientMessage = HelloRequest | Submit | Cancel | StatusRequest | Ping
-ServerMessage = Hello | Accepted | ProgressUpdate | RoundUpdate | Done | Error | Status
+ClientMessage = HelloRequest | Submit | Cancel | Finish | StatusRequest | Ping
+ServerMessage = Hello | Accepted | ProgressUpdate | PreviewUpdate | RoundUpdate | Done | Error | Status
 
 #: msg_type -> class, per direction (both directions have a `hello` and a `status`).
-CLIENT_MESSAGES = MappingProxyType({cls.msg_type: cls for cls in (HelloRequest, Submit, Cancel, StatusRequest, Ping)})
-SERVER_MESSAGES = MappingProxyType({cls.msg_type: cls for cls in (Hello, Accepted, ProgressUpdate, RoundUpdate, Done, Error, Status)})
+CLIENT_MESSAGES = MappingProxyType({cls.msg_type: cls for cls in (HelloRequest, Submit, Cancel, Finish, StatusRequest, Ping)})
+SERVER_MESSAGES = MappingProxyType(
+    {cls.msg_type: cls for cls in (Hello, Accepted, ProgressUpdate, PreviewUpdate, RoundUpdate, Done, Error, Status)}
+)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from mross_server.job import SketchParams
+from mross_server.job import SketchParams, StartingStrokes
 from mross_server.serve.dispatch import WorkerEvent
 from mross_shared.messages import Limits, RoiBox, WorkerInfo
 
@@ -39,7 +39,8 @@ class PoolSettings:
 
 @dataclass(frozen=True)
 class RunJob:
-    """Run a job on worker `worker`; `waited_s` is how long it has waited since it was accepted."""
+    """Run a job on worker `worker`; `waited_s` is how long it has waited since it was accepted; `start`
+    the sketch it continues, `preview` whether its client wants the strokes as they stand."""
 
     worker: str
     job_id: str
@@ -47,11 +48,21 @@ class RunJob:
     rois: tuple[RoiBox, ...]
     params: SketchParams
     waited_s: float
+    start: StartingStrokes | None = None
+    preview: bool = False
 
 
 @dataclass(frozen=True)
 class CancelJob:
     """Stop the job running on worker `worker` (within one iteration)."""
+
+    worker: str
+    job_id: str
+
+
+@dataclass(frozen=True)
+class FinishJob:
+    """Stop and keep: end the job running on worker `worker` with the round under way (within one iteration)."""
 
     worker: str
     job_id: str
@@ -115,7 +126,7 @@ class ClusterLost:
     reason: str
 
 
-FrontDoorCommand = RunJob | CancelJob
+FrontDoorCommand = RunJob | CancelJob | FinishJob
 BridgeMessage = Joined | PoolReady | StartFailed | JobEvent | WorkerLost | WorkerBack | WorkerGone | ClusterLost
 
 

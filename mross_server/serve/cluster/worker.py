@@ -3,8 +3,8 @@
 A plain class; the bridge makes it a Ray actor (`ray.remote`) that takes two calls at once, and calls
 `run` as a streaming generator, so each of the job's events (`running`, progress, rounds, the final
 one) reaches the bridge as soon as it happens. The pipeline runs in a thread of its own, since it
-reports through callbacks; `cancel` runs beside `run` and sets the job's cancel event, which the
-pipeline checks every iteration.
+reports through callbacks; `cancel` and `finish` run beside `run` and set the job's cancel or finish
+event, which the pipeline checks every iteration.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from mross_server.job import SketchInputError, SketchParams
+from mross_server.job import SketchInputError, SketchParams, StartingStrokes
 from mross_server.serve.dispatch import FINAL_STATES, Job, WorkerEvent
 from mross_server.serve.runner import Engine, run_job
 from mross_shared.messages import Limits, RoiBox, WorkerInfo
@@ -47,10 +47,19 @@ class SketchWorker:
             return self._problem or f"worker {self._name} has no engine"
         return WorkerInfo(self._name, f"{self._engine.device} on {socket.gethostname()}", tuple(self._engine.backbones), False)
 
-    def run(self, job_id: str, image: bytes, rois: tuple[RoiBox, ...], params: SketchParams, waited_s: float) -> Iterator[WorkerEvent]:
+    def run(
+        self,
+        job_id: str,
+        image: bytes,
+        rois: tuple[RoiBox, ...],
+        params: SketchParams,
+        waited_s: float,
+        start: StartingStrokes | None = None,
+        preview: bool = False,
+    ) -> Iterator[WorkerEvent]:
         """Run a job, yielding its events as they happen; the last one has a final state (`num_returns="streaming"`)."""
         assert self._engine is not None, "the bridge sends jobs only to workers whose engine loaded"
-        job = Job(job_id, image, rois, params, time.monotonic() - waited_s)
+        job = Job(job_id, image, rois, params, time.monotonic() - waited_s, start, preview)
         events: queue.SimpleQueue[WorkerEvent] = queue.SimpleQueue()
         self._jobs[job_id] = job
         worker = threading.Thread(target=run_job, args=(self._engine, job, events.put), name=f"job-{job_id}", daemon=True)
@@ -71,3 +80,9 @@ class SketchWorker:
         job = self._jobs.get(job_id)
         if job is not None:
             job.cancel.set()
+
+    def finish(self, job_id: str) -> None:
+        """End the job `job_id` within one iteration, keeping the round under way (nothing if it is not running here)."""
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.finish.set()
