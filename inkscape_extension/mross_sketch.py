@@ -57,7 +57,7 @@ class Sketch(inkex.EffectExtension):
         pars.add_argument("--strokes", type=int, default=48)
         pars.add_argument("--preset", default="fast")
         pars.add_argument("--iterations", type=int, default=0, help="0 = the preset's")
-        pars.add_argument("--sketches", type=int, default=1)
+        pars.add_argument("--sketches", type=int, default=0, help="0 = the preset's")
         pars.add_argument("--seed", type=int, default=0)
         pars.add_argument("--freeze", type=inkex.Boolean, default=False)
         pars.add_argument("--layer_mode", default="snapshot", choices=LAYER_MODES)
@@ -137,7 +137,7 @@ class Sketch(inkex.EffectExtension):
                 strokes=opts.strokes,
                 preset=opts.preset,
                 iterations=opts.iterations or None,
-                sketches=opts.sketches,
+                sketches=opts.sketches or None,
                 seed=opts.seed,
                 freeze_previous=opts.freeze,
                 # The photo as Inkscape draws it: strokes and ROIs are in those pixels.

@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     sketch.add_argument("--roi", action="append", default=[], metavar="X,Y,W,H", help="region of interest in photo pixels; repeat for more rounds, in order")
     sketch.add_argument("--strokes", type=int, default=48, help="total strokes over all rounds (default 48)")
     sketch.add_argument("--iterations", type=int, help="optimization steps per round (default: the preset's)")
-    sketch.add_argument("--sketches", type=int, default=1, help="seeds optimized side by side; the best is kept")
+    sketch.add_argument("--sketches", type=int, help="seeds optimized side by side; the best is kept (default: the preset's, 3 for paper with CLIP, else 1)")
     sketch.add_argument("--seed", type=int, default=0)
     sketch.add_argument("--preset", choices=list(PRESETS), default="fast")
     sketch.add_argument("--objective", help="loss terms, e.g. 'ink', 'ink+0.1*vgg', 'clip+vgg' (default: the preset's)")

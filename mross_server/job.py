@@ -65,7 +65,8 @@ def required_backbones(params: SketchParams) -> frozenset[str]:
 class Progress:
     """One progress report from inside a round's optimization.
 
-    `eta_s` is NaN until the job's speed has been measured. `strokes` returns the sketch as it stands
+    `eta_s` is NaN until the job's speed has been measured. `method` names the loss being optimized
+    for people, e.g. "offline objective (no CLIP weights)". `strokes` returns the sketch as it stands
     at this iteration — control points [n, 4, 2] and half-widths [n] in photo pixels — copied off the
     device only when called.
     """
@@ -77,6 +78,7 @@ class Progress:
     loss: float
     best_loss: float
     eta_s: float
+    method: str | None = None
     strokes: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
 
 

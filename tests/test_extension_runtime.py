@@ -59,6 +59,8 @@ def test_progress_is_described_for_a_person():
     view = describe_progress(update(round=2, iteration=75, eta_s=125))
     assert view.text == "Round 2 of 3 · iteration 75 of 150 · about 2 min 5 s left"
     assert view.fraction == pytest.approx(0.5)
+    offline = describe_progress(update(round=1, iteration=3, method="offline objective (no CLIP weights)"))
+    assert offline.text == "Round 1 of 3 · iteration 3 of 150 · offline objective (no CLIP weights)"
     assert [format_duration(s) for s in (4.4, 59.6, 3725)] == ["4 s", "1 min 0 s", "1 h 2 min"]
 
 

@@ -208,6 +208,7 @@ def test_header_errors_have_their_own_codes(header_change, code):
         (lambda c: c["params"].update(strokes=True), "'params.strokes' must be an integer"),
         (lambda c: c["params"].update(strokes=0), "'params.strokes' must be at least 1"),
         (lambda c: c["params"].update(iterations=-1), "'params.iterations' must not be negative"),
+        (lambda c: c["params"].update(sketches=0), "'params.sketches' must be at least 1"),
         (lambda c: c["params"].update(seed=2**70), "'params.seed'"),
         (lambda c: c["params"].update(freeze_previous=1), "'params.freeze_previous' must be true or false"),
         (lambda c: c["params"].update(preset="fast; rm -rf"), "'params.preset' must be a short name"),
@@ -251,6 +252,16 @@ def test_limits_reject_oversized_jobs():
     assert caught.value.code is ErrorCode.LIMIT_EXCEEDED
     with pytest.raises(ProtocolError, match="500 strokes"):
         limits.check_submit(dataclasses.replace(SUBMIT, rois=(), params=JobParams(strokes=500)))
+
+
+def test_progress_names_its_method_in_one_printable_line():
+    fields = {"job_id": "j", "state": JobState.RUNNING, "queue_position": 0, "round": 1, "rounds": 1, "iteration": 1,
+              "iterations": 2, "loss": None, "best_loss": None, "eta_s": None, "elapsed_s": 1.0}
+    assert ProgressUpdate(**fields, method="offline objective (no CLIP weights)").method == "offline objective (no CLIP weights)"
+    assert ProgressUpdate(**fields).method is None and JobParams().sketches is None, "both mean: the server decides"
+    for bad in ("x" * 121, "two\nlines"):
+        with pytest.raises(ProtocolError, match="field 'method' must be at most 120 printable characters"):
+            ProgressUpdate(**fields, method=bad)
 
 
 def test_workers_in_hello_are_checked():

@@ -163,6 +163,8 @@ def describe_progress(update: ProgressUpdate) -> ProgressView:
     text = f"Round {update.round} of {rounds} · iteration {update.iteration} of {update.iterations}"
     if update.eta_s is not None:
         text += f" · about {format_duration(update.eta_s)} left"
+    if update.method:
+        text += f" · {update.method}"
     return ProgressView(text, min(1.0, (update.round - 1 + within) / rounds))
 
 

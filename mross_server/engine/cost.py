@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mross_server.engine.presets import REFERENCE_RESOLUTION, get_preset
+from mross_server.engine.presets import REFERENCE_RESOLUTION, get_preset, job_recipe
 from mross_server.job import SketchInputError
 from mross_shared.messages import JobParams
 
@@ -42,20 +42,23 @@ class JobCost:
         return math.ceil(self.rounds * self.iterations * (self.strokes * self.sketches + STEP_OVERHEAD_STROKES) * area)
 
 
-def job_cost(params: JobParams, rois: int) -> JobCost:
-    """The cost of a job with these parameters and `rois` ROIs; SketchInputError for an unknown preset."""
+def job_cost(params: JobParams, rois: int, clip_loaded: bool | None = None) -> JobCost:
+    """The cost of a job with these parameters and `rois` ROIs on an engine with or without CLIP
+    weights (None: whichever side of the preset costs more); SketchInputError for an unknown preset
+    or objective."""
     try:
         preset = get_preset(params.preset)
+        recipes = [job_recipe(preset, side, params) for side in ((True, False) if clip_loaded is None else (clip_loaded,))]
     except ValueError as error:
         raise SketchInputError(str(error)) from None
-    iterations = preset.iterations if params.iterations is None else params.iterations
-    return JobCost(1 + rois, iterations, params.strokes, params.sketches, preset.resolution)
+    recipe = max(recipes, key=lambda r: r.iterations * r.sketches)
+    return JobCost(1 + rois, recipe.iterations, params.strokes, recipe.sketches, preset.resolution)
 
 
-def check_job_cost(params: JobParams, rois: int, max_cost: int) -> None:
+def check_job_cost(params: JobParams, rois: int, max_cost: int, clip_loaded: bool | None = None) -> None:
     """JobTooLarge, naming what to reduce, when the job's estimated stroke-steps exceed `max_cost`
-    (SketchInputError for an unknown preset)."""
-    cost = job_cost(params, rois)
+    (SketchInputError for an unknown preset); `clip_loaded` as in `job_cost`."""
+    cost = job_cost(params, rois, clip_loaded)
     if cost.stroke_steps <= max_cost:
         return
     raise JobTooLarge(
@@ -72,7 +75,7 @@ def _biggest_factors(params: JobParams, cost: JobCost) -> list[str]:
     preset_iterations = get_preset(params.preset).iterations
     factors = {
         "iterations": cost.iterations / max(1, preset_iterations),
-        "sketches": cost.sketches / defaults.sketches,
+        "sketches": cost.sketches,  # one sketch is the usual job
         "strokes": cost.strokes / defaults.strokes,
         "ROIs": cost.rounds / 3,  # two ROIs is the usual job
     }

@@ -1,11 +1,14 @@
 """MROSS multi-round sketching: round 1 draws the whole scene, each later round adds detail in an ROI.
 
 The stroke budget N is split between rounds in proportion to each region's edges (exactly N in
-total). Every round appends its strokes, starting on the region's strongest contours, and runs a
-fresh Adam over all strokes (or only the new ones with `freeze_previous`), keeping the best state.
-From each ROI round on, the objective adds a zoomed view: the sketch's ROI window rendered at full
-loss resolution against the photo's ROI crop. A continued sketch starts from given strokes and runs only
-its ROI rounds; a job asked to finish early delivers the round under way as its last.
+total). Every round appends its strokes, starting on the region's strongest contours (or, with
+CLIP, where CLIPasso starts them), and runs a fresh Adam over all strokes (or only the new ones
+with `freeze_previous`), keeping the best state. From each ROI round on, the objective adds a
+zoomed view: the sketch's ROI window rendered at full loss resolution against the photo's ROI crop.
+With the CLIP term every view is rendered at CLIP's input size (a squashed view of a non-square
+window, as CLIPasso squashes its photos), so nothing is resampled before CLIP. Best-of-K seeds
+each draw their own start strokes and augmentations. A continued sketch starts from given strokes
+and runs only its ROI rounds; a job asked to finish early delivers the round under way as its last.
 """
 
 from __future__ import annotations
@@ -26,20 +29,20 @@ from mross_server.engine.canvas import Box, Canvas, to_tensor, view_size, view_t
 from mross_server.engine.contours import EdgeAnalysis, analyse_edges
 from mross_server.engine.cost import check_job_cost
 from mross_server.engine.eta import JobClock, RoundPlan
-from mross_server.engine.initial_strokes import edge_pixels, farthest_point_sample, pieces_to_strokes, random_walk_strokes, uncovered_pieces, uniform_points
-from mross_server.engine.losses.clip import ClipLoss
+from mross_server.engine.initial_strokes import pieces_to_strokes, uncovered_pieces
+from mross_server.engine.losses.clip import ClipLoss, input_size
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
 from mross_server.engine.losses.ink import InkLoss
 from mross_server.engine.losses.vgg import VggLoss
 from mross_server.engine.models.clip import load_clip
 from mross_server.engine.models.hed_h5 import load_vgg16
 from mross_server.engine.models.locations import hed_weights_path
-from mross_server.engine.objective import Objective, TermFactory, build_view, check_terms
-from mross_server.engine.optimizer import StepReport, optimize_strokes
-from mross_server.engine.presets import INIT_METHODS, Preset, get_preset
+from mross_server.engine.objective import Objective, TermFactory, View, build_view, check_terms
+from mross_server.engine.optimizer import LossScale, StepReport, optimize_strokes
+from mross_server.engine.presets import INIT_METHODS, Preset, Recipe, get_preset, job_recipe
 from mross_server.engine.regions import clip_rois
 from mross_server.engine.renderer import render
-from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points
+from mross_server.engine.seeds import StartArea, seed_streams, seeded_strokes
 from mross_server.io.photo import Photo, check_photo_size, open_photo, photo_size, read_photo_bytes
 from mross_server.job import (
     CLIP_BACKBONE,
@@ -61,8 +64,7 @@ log = logging.getLogger(__name__)
 # Contour pieces are cut to this fraction of the analysed view's long side: long enough to carry a
 # shape, short enough for one cubic to follow it.
 PIECE_FRACTION = 0.25
-# Later seeds start from slightly jittered contour strokes so best-of-K has something to choose from.
-SEED_JITTER = 1.0
+OFFLINE_METHOD = "offline objective (no CLIP weights)"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -76,14 +78,16 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A job's settings once its parameters were checked: the preset with the job's overrides applied."""
+    """A job's settings once its parameters were checked: the preset's side for this engine with the
+    job's overrides applied (`recipe`), and notes on what was substituted."""
 
     preset: Preset
+    recipe: Recipe
     objective: list[tuple[float, str]]
     factories: dict[str, TermFactory]
     init: str
-    iterations: int
     roi_weight: float
+    notes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -158,40 +162,44 @@ class SketchEngine:
         plan = self._plan(params, len(rois), kept_count)
         preset, objective, factories = plan.preset, plan.objective, plan.factories
         photo, rois, notes = self._photo(image, list(rois), params.orientation, max(preset.resolution, preset.analysis_size))
+        notes += plan.notes
         width, height = photo.width, photo.height
         rounds = len(rois) + (1 if start is None else 0)
-        iterations, roi_weight, init = plan.iterations, plan.roi_weight, plan.init
+        recipe, roi_weight, init = plan.recipe, plan.roi_weight, plan.init
+        iterations = recipe.iterations
+        method = _method(recipe, self.clip is not None)
 
         canvas = Canvas(width, height, preset.resolution)
         whole = self._region(photo, None, (0, 0, width, height), preset)
         regions = ([whole] if start is None else []) + [self._region(photo, roi, roi.box, preset) for roi in rois]
         budget = allocate_strokes([_edges_inside(whole, r.box) for r in regions], params.strokes)
 
-        rng = np.random.default_rng(params.seed)
+        streams = seed_streams(params.seed, recipe.sketches)
         generator = torch.Generator(self.device).manual_seed(params.seed)
-        whole_target = to_tensor(photo.view((0, 0, width, height), canvas.size), self.device)
-        whole_view = build_view(objective, factories, whole_target, canvas.window, 1.0, preset.augmentations)
+        clip_size = input_size(self.clip) if recipe.uses_clip and self.clip is not None else None
 
-        views = [whole_view]
-        kept = _kept_strokes(start, canvas, params.sketches, self.device)
+        def view(box: Box, weight: float) -> View:
+            target, window, line_scale = view_target(photo, box, canvas, preset.resolution, clip_size, self.device)
+            return build_view(objective, factories, target, window, weight, recipe.augmentations, line_scale)
+
+        views = [view((0, 0, width, height), 1.0)]
+        kept = _kept_strokes(start, canvas, recipe.sketches, self.device)
         points = kept.points
         half_widths = kept.half_widths
         zooms = np.cumsum([region.roi is not None and roi_weight > 0 for region in regions])
         clock = JobClock(
-            [RoundPlan(iterations, (len(kept.frozen) + int(added)) * params.sketches, 1 + int(zoom)) for added, zoom in zip(np.cumsum(budget), zooms)]
+            [RoundPlan(iterations, (len(kept.frozen) + int(added)) * recipe.sketches, 1 + int(zoom)) for added, zoom in zip(np.cumsum(budget), zooms)]
         )
         results: list[RoundResult] = []
         for index, (region, count) in enumerate(zip(regions, budget), start=1):
             started = time.perf_counter()
-            new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, rng, init, params.sketches)
+            new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, streams, init)
             points = torch.cat([points, new], dim=1)
             half_widths = np.concatenate([half_widths, np.full(count, preset.canvas_half_width * canvas.scale)])
             # Zoomed views stay in the objective for the rounds after theirs, so later rounds keep the
             # detail earlier ROIs added instead of pulling it back towards the coarse whole-photo target.
             if region.roi is not None and roi_weight > 0:
-                zoom = view_size(region.box, preset.resolution)
-                target = to_tensor(photo.view(region.box, zoom), self.device)
-                views.append(build_view(objective, factories, target, canvas.to_canvas(region.box), roi_weight, preset.augmentations))
+                views.append(view(region.box, roi_weight))
             movable = torch.ones(points.shape[1], dtype=torch.bool, device=self.device)
             movable[: len(kept.frozen)] = ~kept.frozen
             if params.freeze_previous:
@@ -205,20 +213,21 @@ class SketchEngine:
                 last_step = now
                 if on_progress is not None:
                     strokes = functools.partial(_photo_strokes, step.points[0], widths, canvas.scale)
-                    on_progress(Progress(index, rounds, step.iteration, step.iterations, step.loss, step.best_loss, clock.eta(), strokes))
+                    on_progress(Progress(index, rounds, step.iteration, step.iterations, step.loss, step.best_loss, clock.eta(), method, strokes))
 
             def stop() -> bool:
                 return (cancelled is not None and cancelled()) or (finish is not None and finish())
 
             outcome = optimize_strokes(
                 points, movable, Objective(list(views), preset.canvas_half_width), iterations, generator,
-                eval_every=preset.eval_every, augment=preset.augmentations > 0, on_step=report, cancelled=stop,
+                eval_every=preset.eval_every, augment=recipe.augmentations > 0, on_step=report, cancelled=stop,
+                loss_scale=LossScale(self.device) if recipe.uses_clip and self.device.type == "cuda" else None,
             )
             if cancelled is not None and cancelled():
                 raise SketchCancelled(f"cancelled during round {index} of {rounds}")
             finishing = finish is not None and finish()
             best = int(outcome.losses.argmin())
-            points = outcome.points[best : best + 1].expand(params.sketches, -1, -1, -1).clone()
+            points = outcome.points[best : best + 1].expand(recipe.sketches, -1, -1, -1).clone()
             total = points.shape[1]
             result = RoundResult(
                 index=index,
@@ -249,21 +258,24 @@ class SketchEngine:
         try:
             self.limits.check_job(rois, whole)
             preset = get_preset(params.preset)
-            objective = parse_objective(params.objective or (preset.clip_objective if self.clip is not None else preset.offline_objective))
+            recipe = job_recipe(preset, self.clip is not None, params)
+            objective = parse_objective(recipe.objective)
             # The ink target is drawn for every stroke the sketch will hold, kept ones included.
             factories = self._term_factories(whole.strokes, preset.canvas_half_width)
             check_terms(objective, factories)
         except ValueError as error:  # ProtocolError (a limit) is a ValueError too
             raise SketchInputError(str(error)) from None
-        check_job_cost(whole, rois, self.limits.max_job_cost)
-        init = params.init or preset.init
+        check_job_cost(whole, rois, self.limits.max_job_cost, self.clip is not None)
+        init = recipe.init
+        notes: tuple[str, ...] = ()
         if init not in INIT_METHODS:
             raise SketchInputError(f"unknown initialization {init!r}; choose one of {', '.join(INIT_METHODS)}")
         if init == "saliency" and self.vit is None:
-            raise SketchInputError("the saliency initialization needs CLIP ViT-B/32 weights (ViT-B-32.pt in the CLIP folder)")
-        iterations = params.iterations if params.iterations is not None else preset.iterations
+            if params.init is not None:
+                raise SketchInputError("the saliency initialization needs CLIP ViT-B/32 weights (ViT-B-32.pt in the CLIP folder)")
+            init, notes = "contours", ("CLIP ViT-B/32 weights not found, so strokes start on contours instead of CLIP attention",)
         roi_weight = params.roi_weight if params.roi_weight is not None else preset.roi_weight
-        return _Plan(preset, objective, factories, init, iterations, roi_weight)
+        return _Plan(preset, recipe, objective, factories, init, roi_weight, notes)
 
     def _photo(
         self, image: bytes | str | Path | np.ndarray, rois: list[RoiBox], orientation: int | None, long_side: int
@@ -293,17 +305,13 @@ class SketchEngine:
         canvas: Canvas,
         existing: Tensor,
         half_width: float,
-        rng: np.random.Generator,
+        streams: list[np.random.Generator],
         init: str,
-        seeds: int,
     ) -> Tensor:
-        """New strokes [seeds, count, 4, 2] in canvas units.
+        """New strokes [K, count, 4, 2] in canvas units, one set per seed stream (see seeds.py).
 
         "contours" takes the region's best contour pieces that `existing` strokes [n, 4, 2] do not
-        already draw; what they cannot fill (and all of "fps") becomes random walks from
-        farthest-point samples of the edge pixels, or from uniform points when the region has no
-        edges. "saliency" (CLIPasso) starts the random walks at points drawn by CLIP ViT attention
-        on the region's edges.
+        already draw; what they cannot fill (and all of "fps" and "saliency") becomes random walks.
         """
         affine = view_to_canvas(region.box, region.view.shape[:2], canvas)
         pieces = region.analysis.pieces if init == "contours" else ()
@@ -311,28 +319,9 @@ class SketchEngine:
             with torch.no_grad():
                 drawn = render(existing[None], half_width + 1.0, canvas.to_canvas(region.box), region.view.shape[:2])
             pieces = uncovered_pieces(pieces, drawn[0, 0].cpu().numpy() < 0.5)
-        strokes = pieces_to_strokes(pieces, count, affine)
-        missing = count - len(strokes)
-        if missing > 0 and init == "saliency":
-            with torch.no_grad():
-                saliency = clip_saliency(self.vit, to_tensor(region.view, self.device))
-            edges = torch.from_numpy(region.analysis.edges).to(saliency)
-            # The sampler wants a CPU torch generator; seed it from the job's rng to stay deterministic.
-            sampler = torch.Generator().manual_seed(int(rng.integers(2**31)))
-            starts = sample_salient_points(saliency, edges, missing, sampler).double().numpy()
-            strokes = np.concatenate([strokes, random_walk_strokes(starts @ affine[:, :2].T + affine[:, 2], canvas.resolution, rng)])
-        elif missing > 0:
-            candidates = edge_pixels(region.analysis.edges)
-            if len(candidates):
-                starts = farthest_point_sample(candidates, missing, rng) @ affine[:, :2].T + affine[:, 2]
-            else:
-                starts = np.zeros((0, 2))
-            if len(starts) < missing:
-                starts = np.concatenate([starts, uniform_points(canvas.to_canvas(region.box), missing - len(starts), rng)])
-            strokes = np.concatenate([strokes, random_walk_strokes(starts, canvas.resolution, rng)])
-        seeded = np.repeat(strokes[None], seeds, axis=0)
-        seeded[1:] += rng.normal(0.0, SEED_JITTER, seeded[1:].shape)
-        return torch.tensor(seeded, dtype=torch.float32, device=self.device)
+        area = StartArea(region.view, region.analysis.edges, affine, canvas.to_canvas(region.box), canvas.resolution)
+        strokes = seeded_strokes(pieces_to_strokes(pieces, count, affine), count, area, streams, init, self.vit)
+        return torch.tensor(strokes, dtype=torch.float32, device=self.device)
 
     def _term_factories(self, strokes: int, half_width: float) -> dict[str, TermFactory]:
         factories: dict[str, TermFactory] = {
@@ -345,6 +334,32 @@ class SketchEngine:
         if clip is not None:
             factories["clip"] = lambda zoom: ClipLoss(clip)
         return factories
+
+
+def view_target(
+    photo: Photo, box: Box, canvas: Canvas, resolution: int, clip_size: tuple[int, int] | None, device: torch.device
+) -> tuple[Tensor, Box, float | None]:
+    """What a loss view of `box` (photo pixels) compares: the photo's crop [1, 3, h, w], the canvas window
+    and the line scale (see View).
+
+    The crop has `resolution` on its long side at its own aspect, or exactly CLIP's input size
+    `clip_size` (h, w) when the objective has the CLIP term. The squashed CLIP view keeps the line
+    weight of the unsquashed one (its smaller scale), so lines reach CLIP 3 px wide at 224 whatever
+    their direction, as in CLIPasso; nothing is resampled later.
+    """
+    window = canvas.to_canvas(box)
+    if clip_size is None:
+        return to_tensor(photo.view(box, view_size(box, resolution)), device), window, None
+    height, width = clip_size
+    line_scale = min(width / (window[2] - window[0]), height / (window[3] - window[1]))
+    return to_tensor(photo.view(box, clip_size), device), window, line_scale
+
+
+def _method(recipe: Recipe, clip_loaded: bool) -> str:
+    """The phrase the progress window shows for the loss a job optimizes."""
+    if recipe.uses_clip:
+        return f"CLIP objective ({recipe.objective})"
+    return OFFLINE_METHOD if not clip_loaded else f"offline objective ({recipe.objective}, as asked)"
 
 
 def _edges_inside(whole: _Region, box: Box) -> int:

@@ -3,6 +3,7 @@
     mross-server [run] [--port N] [--idle-exit SECONDS] [--device auto|cpu|cuda] [--log-file PATH] ...
     mross-server run --ray HOST:PORT [--workers N] [--worker-cpus N] ...
     mross-server keygen [DIR] [--name NAME]
+    mross-server fetch-weights [--dir DIR] [--base-url URL]
 
 `run` (the default) loads the loss networks once, listens on 127.0.0.1 (a free port unless `--port`),
 writes the connection file (endpoint, HMAC key, CURVE server key; mode 0600) and removes it on exit,
@@ -13,6 +14,8 @@ server runs no engine itself: it joins a Ray cluster and runs each job on a pool
 `--log-file` logs to a file that is rotated at LOG_FILE_BYTES and keeps LOG_FILE_BACKUPS old copies,
 so a long-lived server's log stays bounded (the extension's auto-start uses it); without it, the log
 goes to stderr.
+`fetch-weights` downloads OpenAI's CLIP RN101 and ViT-B/32 checkpoints into the folder `run` loads
+them from.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ EXIT_USAGE = 2
 LOG_FILE_BYTES = 2 * 2**20
 LOG_FILE_BACKUPS = 2
 LOG_FORMAT = "%(asctime)s mross-server %(levelname)s: %(message)s"
-COMMANDS = ("run", "keygen")
+COMMANDS = ("run", "keygen", "fetch-weights")
 log = logging.getLogger("mross-server")
 
 
@@ -123,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     keygen.set_defaults(command=_keygen)
     keygen.add_argument("directory", type=Path, nargs="?", default=connection.config_dir(), help=f"where to write the pair (default {connection.config_dir()})")
     keygen.add_argument("--name", default=connection.CLIENT_KEY_NAME, help="file name stem: 'client' (default) or 'server'")
+
+    fetch = commands.add_parser("fetch-weights", help="download OpenAI's CLIP RN101 and ViT-B/32 checkpoints (about 640 MB), verified")
+    fetch.set_defaults(command=_fetch_weights)
+    fetch.add_argument("--dir", type=Path, help="where to put them (default: $MROSS_CLIP_DIR, else ~/.cache/mross/clip, where `run` looks)")
+    fetch.add_argument("--base-url", help="fetch from this mirror of OpenAI's layout <URL>/<sha256>/<name>.pt (default: $MROSS_CLIP_BASE_URL, else OpenAI's)")
     return parser
 
 
@@ -152,6 +160,21 @@ def _port(text: str) -> int:
 def _keygen(args: argparse.Namespace) -> int:
     public, secret = make_keypair(args.directory, args.name)
     print(f"public key: {public}\nsecret key: {secret} (keep it private; mode 0600)")
+    return 0
+
+
+def _fetch_weights(args: argparse.Namespace) -> int:
+    # Standard library only: no torch import, so this answers in a moment when the files are there.
+    from mross_server.engine.models.clip_download import fetch_clip_weights
+    from mross_server.engine.models.locations import WeightsError
+
+    try:
+        fetched = fetch_clip_weights(dest_dir=args.dir, base=args.base_url)
+    except WeightsError as error:
+        print(f"mross-server: {error}", file=sys.stderr)
+        return 1
+    for item in fetched:
+        print(f"{item.path} ({'downloaded and verified' if item.downloaded else 'already there, verified'})")
     return 0
 
 

@@ -46,6 +46,7 @@ def progress_update(job_id: str, progress: Progress, elapsed_s: float) -> Progre
         best_loss=_finite(progress.best_loss),
         eta_s=_finite(progress.eta_s),
         elapsed_s=elapsed_s,
+        method=progress.method,
     )
 
 
@@ -97,6 +98,7 @@ def progress(update: ProgressUpdate) -> Progress | None:
         loss=math.nan if update.loss is None else update.loss,
         best_loss=math.nan if update.best_loss is None else update.best_loss,
         eta_s=math.nan if update.eta_s is None else update.eta_s,
+        method=update.method,
     )
 
 

@@ -107,7 +107,7 @@ class Limits:
             ("ROIs", rois, self.max_rois),
             ("strokes", params.strokes, self.max_strokes),
             ("iterations", params.iterations or 0, self.max_iterations),
-            ("sketches", params.sketches, self.max_sketches),
+            ("sketches", params.sketches or 0, self.max_sketches),
         ):
             if value > limit:
                 raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, f"the job asks for {value} {name}; at most {limit} are allowed")
@@ -144,16 +144,17 @@ class RoiBox:
 class JobParams:
     """The job's knobs (None = the preset's value); the server's pipeline takes them as they are.
 
-    iterations=0 skips optimization: the round shows its initial strokes. `objective` is an
-    expression such as 'ink+2*edges' (see objective_spec.py). `orientation` is the EXIF orientation
-    (1-8) the client shows the photo with, so strokes land where the client draws the photo
-    (Inkscape honours a JPEG's tag but not a PNG's); None applies the file's own tag.
+    iterations=0 skips optimization: the round shows its initial strokes. `sketches` is best-of-K:
+    seeds optimized side by side, the best kept. `objective` is an expression such as
+    'ink+2*edges' (see objective_spec.py). `orientation` is the EXIF orientation (1-8) the client
+    shows the photo with, so strokes land where the client draws the photo (Inkscape honours a
+    JPEG's tag but not a PNG's); None applies the file's own tag.
     """
 
     strokes: int = 48
     preset: str = "fast"
     iterations: int | None = None
-    sketches: int = 1
+    sketches: int | None = None
     seed: int = 0
     freeze_previous: bool = False
     roi_weight: float | None = None
@@ -164,7 +165,7 @@ class JobParams:
     def __post_init__(self) -> None:
         _check(self.strokes >= 1, "field 'params.strokes' must be at least 1")
         _check(self.iterations is None or self.iterations >= 0, "field 'params.iterations' must not be negative")
-        _check(self.sketches >= 1, "field 'params.sketches' must be at least 1")
+        _check(self.sketches is None or self.sketches >= 1, "field 'params.sketches' must be at least 1")
         _check(0 <= self.seed < 2**63, "field 'params.seed' must be between 0 and 2**63 - 1")
         _check(
             self.roi_weight is None or 0 <= self.roi_weight <= MAX_WEIGHT,
@@ -362,6 +363,7 @@ class ProgressUpdate:
     A running job goes back to `queued` when its worker died (a Ray-pool server runs it again once).
 
     `round` is 1-based (0 before the first round starts); losses and ETA are None until known.
+    `method` names the loss the job optimizes, for people (e.g. "offline objective (no CLIP weights)").
     """
 
     msg_type: ClassVar[str] = "progress"
@@ -376,6 +378,7 @@ class ProgressUpdate:
     best_loss: float | None
     eta_s: float | None
     elapsed_s: float
+    method: str | None = None
 
     def __post_init__(self) -> None:
         _check_job_id(self.job_id)
@@ -383,6 +386,7 @@ class ProgressUpdate:
             queue_position=self.queue_position, round=self.round, rounds=self.rounds, iteration=self.iteration,
             iterations=self.iterations, eta_s=self.eta_s, elapsed_s=self.elapsed_s,
         )
+        _check(self.method is None or (len(self.method) <= 120 and self.method.isprintable()), "field 'method' must be at most 120 printable characters")
 
 
 @dataclass(frozen=True)
