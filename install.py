@@ -3,6 +3,7 @@
 
     python3 install.py              install (or update) everything; safe to run again
     python3 install.py --example    install, then sketch the bundled photo (the README's main job)
+    python3 install.py --clip       install, and download OpenAI's CLIP weights (~640 MB) for the paper's method
     python3 install.py --check      say what is installed and what is missing
     python3 install.py --uninstall  remove what install.py added
 
@@ -79,6 +80,7 @@ class Options:
     server_python: str | None
     test_extra: bool
     server: bool
+    clip: bool
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +123,11 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--test-deps", dest="test_extra", action="store_true", help="also install the [test] and [cluster] extras (what the test suite needs)")
     parser.add_argument("--no-server", dest="server", action="store_false", help="install the extension only")
+    parser.add_argument(
+        "--clip", action="store_true",
+        help="also download OpenAI's CLIP RN101 and ViT-B/32 weights (about 640 MB, checksummed; "
+        "$MROSS_CLIP_BASE_URL names a mirror) so the server runs CLIPasso/MROSS's own loss",
+    )
     args = parser.parse_args(argv)
     return Options(
         mode=args.mode or "install",
@@ -130,6 +137,7 @@ def parse_args(argv: list[str] | None) -> Options:
         server_python=args.server_python,
         test_extra=args.test_extra,
         server=args.server,
+        clip=args.clip,
     )
 
 
@@ -320,6 +328,14 @@ def fetch_weights(server: InstallRecord) -> None:
     print(f"  weights: {path.strip().splitlines()[-1]}")
 
 
+def fetch_clip_weights(server: InstallRecord) -> None:
+    """Download the CLIP checkpoints with the server's own `fetch-weights` (one downloader for both commands)."""
+    print("  fetching OpenAI's CLIP weights (RN101 and ViT-B/32, about 640 MB; an interrupted download resumes)")
+    done = subprocess.run([*server.server_command, "fetch-weights"], env=environment_with(server.server_env), check=False)
+    if done.returncode != 0:
+        raise InstallError("the CLIP weights could not be downloaded (see the message above); run install.py --clip again to resume")
+
+
 def _venv_executable(venv: Path, name: str) -> Path:
     if sys.platform == "win32":
         return venv / "Scripts" / f"{name}.exe"
@@ -332,6 +348,8 @@ def _venv_executable(venv: Path, name: str) -> Path:
 
 def install(options: Options) -> InstallRecord | None:
     """Install or update everything that `options` asks for; return the server setup, if any."""
+    if options.clip and not options.server:
+        raise InstallError("--clip downloads weights for the sketch server; drop --no-server")
     ensure_venv_support()
     inkscape = find_inkscape(options.inkscape, options.extensions_dir)
     server = None
@@ -339,6 +357,8 @@ def install(options: Options) -> InstallRecord | None:
         print("Sketch server:")
         server = setup_server(options)
         fetch_weights(server)
+        if options.clip:
+            fetch_clip_weights(server)
     if inkscape is None:
         print("Inkscape was not found, so the extension was not installed (give --inkscape PATH to choose one).")
         return server

@@ -1,8 +1,9 @@
 """Renderer benchmark: median forward and forward+backward milliseconds, picture agreement, peak memory.
 
 Compares our sparse renderer with a dense all-pixels × all-chords reference timed in the same run,
-and measures how close our picture is to (a) a 2×2-supersampled hard-coverage render (diffvg's
-anti-aliasing) and (b) cairosvg on the same SVG. Last line: one JSON object with every figure.
+times the accelerator sizing (one host read per call, padded boxes) on the CPU too, and measures
+how close our picture is to (a) a 2×2-supersampled hard-coverage render (diffvg's anti-aliasing)
+and (b) cairosvg on the same SVG. Last line: one JSON object with every figure.
 
     python benchmarks/render.py [--repeats 7] [--quick]
 """
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "shared")]
-from mross_server.engine.renderer import render  # noqa: E402
+from mross_server.engine.renderer import Frame, render, render_frames  # noqa: E402
 
 CANVAS = 224.0
 DENSE_LIMIT = 13_000_000  # pixel × stroke × chord products; beyond this the dense reference needs many GB
@@ -90,8 +91,15 @@ def timing_case(kind: str, n: int, size: int, device: str, repeats: int) -> dict
         render(p, 1.5, (0, 0, CANVAS, CANVAS), size).mean().backward()
         sync()
 
+    def bounded_backward():
+        p = points.clone().requires_grad_(True)
+        render_frames(p, 1.5, [Frame((0, 0, CANVAS, CANVAS), (size, size))], bounded=True)[0].mean().backward()
+        sync()
+
     row = {"kind": kind, "strokes": n, "size": size, "device": device,
            "forward_ms": median_ms(forward, repeats), "forward_backward_ms": median_ms(backward, repeats)}
+    if device == "cpu":  # on an accelerator the default already is the bounded sizing
+        row["bounded_forward_backward_ms"] = median_ms(bounded_backward, repeats)
     if device == "cpu" and size * size * n * 16 <= DENSE_LIMIT:
         def dense_backward():
             p = points.clone().requires_grad_(True)
@@ -165,11 +173,13 @@ def main() -> None:
     counts = (48,) if args.quick else (16, 48, 128, 256)
     rows = [timing_case(kind, n, size, device, args.repeats) for device in devices for kind in ("short", "long") for size in (224, 512) for n in counts]
 
-    print(f"{'device':6} {'kind':5} {'N':>4} {'size':>4} {'fwd ms':>8} {'fwd+bwd ms':>11} {'dense fwd':>10} {'dense f+b':>10} {'speedup':>8}")
+    head = f"{'fwd ms':>8} {'fwd+bwd ms':>11} {'bounded f+b':>12} {'dense fwd':>10} {'dense f+b':>10} {'speedup':>8}"
+    print(f"{'device':6} {'kind':5} {'N':>4} {'size':>4} {head}")
     for r in rows:
         dense = [f"{r[k]:10.1f}" if k in r else f"{'—':>10}" for k in ("dense_forward_ms", "dense_forward_backward_ms")]
         speed = f"{r['speedup_forward_backward']:7.1f}×" if "speedup_forward_backward" in r else f"{'—':>8}"
-        timings = f"{r['forward_ms']:8.1f} {r['forward_backward_ms']:11.1f}"
+        bounded = f"{r['bounded_forward_backward_ms']:12.1f}" if "bounded_forward_backward_ms" in r else f"{'—':>12}"
+        timings = f"{r['forward_ms']:8.1f} {r['forward_backward_ms']:11.1f} {bounded}"
         print(f"{r['device']:6} {r['kind']:5} {r['strokes']:4} {r['size']:4} {timings} {dense[0]} {dense[1]} {speed}")
     figures = agreement()
     for name, value in figures.items():

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from pathlib import Path
 
 from mross_server.engine.presets import INIT_METHODS, PRESETS
+from mross_server.io.photo import photo_size, read_photo_bytes
 from mross_server.io.preview import rasterize_layers, save_png
 from mross_server.io.svg import read_svg, round_layers, write_svg
 from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_server.output_paths import Output, SketchOutputs, check_outputs, sketch_outputs
 from mross_shared.errors import ErrorCode, JobCancelled, JobFailed, MrossError, ProtocolError
-from mross_shared.layers import LAYER_MODES, round_region
+from mross_shared.layers import LAYER_MODES, round_region, standing_rounds
 from mross_shared.messages import RoiBox
 
 #: Exit statuses: the job could not run or finish (server, files); the user's input is bad (as argparse's
@@ -64,11 +67,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sketch = commands.add_parser("sketch", help="sketch a photo into a layered SVG (one layer per round)")
     sketch.add_argument("photo", type=Path)
-    sketch.add_argument("-o", "--output", type=Path, required=True, help="SVG to write; a PNG preview is written beside it")
+    sketch.add_argument("-o", "--output", type=Path, required=True, help="SVG to write (OUT.svg); a PNG preview goes beside it (OUT.preview.png)")
+    sketch.add_argument("--preview", type=Path, metavar="PATH", help="where to write the PNG preview instead of OUT.preview.png")
     sketch.add_argument("--roi", action="append", default=[], metavar="X,Y,W,H", help="region of interest in photo pixels; repeat for more rounds, in order")
     sketch.add_argument("--strokes", type=int, default=48, help="total strokes over all rounds (default 48)")
     sketch.add_argument("--iterations", type=int, help="optimization steps per round (default: the preset's)")
-    sketch.add_argument("--sketches", type=int, default=1, help="seeds optimized side by side; the best is kept")
+    sketch.add_argument("--sketches", type=int, help="seeds optimized side by side; the best is kept (default: the preset's, 3 for paper with CLIP, else 1)")
     sketch.add_argument("--seed", type=int, default=0)
     sketch.add_argument("--preset", choices=list(PRESETS), default="fast")
     sketch.add_argument("--objective", help="loss terms, e.g. 'ink', 'ink+0.1*vgg', 'clip+vgg' (default: the preset's)")
@@ -85,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="rasterize a stroke SVG with the MROSS renderer")
     render.add_argument("svg", type=Path)
-    render.add_argument("-o", "--output", type=Path, required=True)
+    render.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
     render.add_argument("--size", type=int, help="long side of the PNG in pixels (default: the SVG's size)")
     render.set_defaults(run=_render)
     return parser
@@ -122,32 +126,61 @@ def _sketch(args: argparse.Namespace) -> int:
     except ProtocolError as error:
         raise SketchInputError(str(error)) from None
     rois = _rois(args.roi)
+    outputs = sketch_outputs(args.photo, args.output, args.preview, [args.clip_weights] if args.clip_weights else [])
     progress = _ProgressBar(enabled=not args.quiet)
-    if args.server:
-        from mross_server.remote import sketch_remote
+    finished: list[RoundResult] = []
 
-        result = sketch_remote(args.server, args.photo, rois, params, progress.update, progress.round_done)
-    else:
-        from mross_server.engine.pipeline import SketchEngine
+    def round_done(result: RoundResult) -> None:
+        finished.append(result)
+        progress.round_done(result)
 
-        engine = SketchEngine(args.device, args.clip_weights)
-        result = engine.sketch(args.photo, rois, params, progress.update, progress.round_done)
-    _write_outputs(result, args.output, args.layers, args.color)
+    try:
+        if args.server:
+            from mross_server.remote import sketch_remote
+
+            result = sketch_remote(args.server, args.photo, rois, params, progress.update, round_done)
+        else:
+            from mross_server.engine.pipeline import SketchEngine
+
+            engine = SketchEngine(args.device, args.clip_weights)
+            result = engine.sketch(args.photo, rois, params, progress.update, round_done)
+    except BaseException:
+        _keep_finished_rounds(finished, args.photo, outputs.partial, args.layers, args.color)
+        raise
+    _write_outputs(result, outputs, args.layers, args.color)
     for note in result.notes:
         print(f"mross: note: {note}", file=sys.stderr)
     return 0
 
 
-def _write_outputs(result: SketchResult, output: Path, mode: str, color: str) -> None:
+def _keep_finished_rounds(finished: list[RoundResult], photo: Path, partial: Path, mode: str, color: str) -> None:
+    """Write the rounds a failed job had finished to the partial SVG, and say so; its exit status stays the failure's."""
+    if not finished:
+        return
+    rounds = standing_rounds(finished)  # a job restarted on another worker sends its rounds again
+    try:
+        width, height = photo_size(read_photo_bytes(photo))
+        write_svg(partial, round_layers(rounds, mode, color), width, height)
+    except (OSError, SketchInputError) as error:
+        print(f"mross: could not keep the {len(rounds)} finished round(s) in {partial}: {error}", file=sys.stderr)
+        return
+    print(
+        f"mross: the job did not finish; kept its {len(rounds)} finished round(s) of {rounds[-1].rounds} in {partial}",
+        file=sys.stderr,
+    )
+
+
+def _write_outputs(result: SketchResult, outputs: SketchOutputs, mode: str, color: str) -> None:
     layers = round_layers(result.rounds, mode, color)
-    write_svg(output, layers, result.width, result.height)
-    preview = output.with_suffix(".png")
-    save_png(rasterize_layers(layers, result.width, result.height, min(PREVIEW_LONG_SIDE, max(result.width, result.height))), preview)
+    write_svg(outputs.svg, layers, result.width, result.height)
+    long_side = min(PREVIEW_LONG_SIDE, max(result.width, result.height))
+    save_png(rasterize_layers(layers, result.width, result.height, long_side), outputs.preview)
     strokes = len(result.rounds[-1].points)
-    print(f"wrote {output} ({len(layers)} layers, {strokes} strokes, objective {result.objective}) and {preview}")
+    print(f"wrote {outputs.svg} ({len(layers)} layers, {strokes} strokes, objective {result.objective}) and {outputs.preview}")
 
 
 def _render(args: argparse.Namespace) -> int:
+    check_outputs([Output(args.output, "the PNG (-o)", ".png")], [args.svg])
     try:
         width, height, layers = read_svg(args.svg)
     except OSError as error:
@@ -174,10 +207,10 @@ class _ProgressBar:
             return
         self.last = now
         filled = round(20 * progress.iteration / max(1, progress.iterations))
+        eta = f"{int(progress.eta_s) // 60}:{int(progress.eta_s) % 60:02d}" if math.isfinite(progress.eta_s) else "?"
         line = (
             f"round {progress.round}/{progress.rounds} [{'#' * filled}{'.' * (20 - filled)}] "
-            f"{progress.iteration}/{progress.iterations} loss {progress.loss:.4f} best {progress.best_loss:.4f} "
-            f"ETA {int(progress.eta_s) // 60}:{int(progress.eta_s) % 60:02d}"
+            f"{progress.iteration}/{progress.iterations} loss {progress.loss:.4f} best {progress.best_loss:.4f} ETA {eta}"
         )
         print(f"\r{line}" if self.interactive else line, end="" if self.interactive else "\n", file=sys.stderr, flush=True)
 

@@ -6,16 +6,32 @@ These dataclasses are the boundary between the sketch pipeline and everything th
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mross_shared.messages import JobParams, RoiBox
+from mross_shared.objective_spec import parse_objective
 
 
 class SketchCancelled(Exception):
     """Raised by the pipeline when its cancel check turned true; finished rounds were already delivered."""
+
+
+@dataclass(frozen=True)
+class StartingStrokes:
+    """A sketch to continue, as it stands now: control points [n, 4, 2] in photo pixels, half-widths [n]
+    (diffvg convention), and `frozen` [n] bool marking the strokes that must not move."""
+
+    points: np.ndarray
+    half_widths: np.ndarray
+    frozen: np.ndarray
+
+    def __post_init__(self) -> None:
+        count = len(self.points)
+        if self.points.shape != (count, 4, 2) or self.half_widths.shape != (count,) or self.frozen.shape != (count,):
+            raise ValueError(f"starting strokes need points [n, 4, 2], half-widths [n] and frozen [n] for n={count}")
 
 
 class SketchInputError(ValueError):
@@ -38,7 +54,7 @@ def required_backbones(params: SketchParams) -> frozenset[str]:
     """The loss networks a job cannot run without: those its objective names, and CLIP ViT-B/32 for
     the saliency initialization. A job that leaves the objective to its preset needs none: the preset
     has a CLIP objective for engines with CLIP and an offline one for the others."""
-    terms = re.findall(r"[a-z]+", params.objective or "")
+    terms = [name for _, name in parse_objective(params.objective)] if params.objective else []
     needed = {_TERM_BACKBONES[term] for term in terms if term in _TERM_BACKBONES}
     if params.init == "saliency":
         needed.add(SALIENCY_BACKBONE)
@@ -47,7 +63,13 @@ def required_backbones(params: SketchParams) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress report from inside a round's optimization."""
+    """One progress report from inside a round's optimization.
+
+    `eta_s` is NaN until the job's speed has been measured. `method` names the loss being optimized
+    for people, e.g. "offline objective (no CLIP weights)". `strokes` returns the sketch as it stands
+    at this iteration — control points [n, 4, 2] and half-widths [n] in photo pixels — copied off the
+    device only when called.
+    """
 
     round: int
     rounds: int
@@ -56,6 +78,8 @@ class Progress:
     loss: float
     best_loss: float
     eta_s: float
+    method: str | None = None
+    strokes: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)

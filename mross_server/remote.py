@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mross_server.io.photo import read_photo_bytes
 from mross_server.job import Progress, RoundResult, SketchParams, SketchResult
 from mross_server.serve import wire
 from mross_shared.client import SketchClient
@@ -26,7 +27,7 @@ def sketch_remote(
     Raises the client's errors (ServerUnreachable, NotAuthorised, JobFailed, JobCancelled), each
     carrying one sentence for the user.
     """
-    image = Path(photo).read_bytes()
+    image = read_photo_bytes(photo)
     with SketchClient(server) as client:
         job_id = client.submit(image, rois, params)
         rounds: list[RoundUpdate] = []

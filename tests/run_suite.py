@@ -25,7 +25,7 @@ import install  # noqa: E402
 # Real Inkscape under Xvfb with a window manager (end-to-end and GUI tests), and inkex 1.2's own Python
 # with pytest, pyzmq and GTK for the extension tests that run as Inkscape runs them.
 APT_PACKAGES = (
-    "inkscape", "xvfb", "xauth", "openbox", "xdotool", "imagemagick",
+    "inkscape", "xvfb", "xauth", "openbox", "xdotool", "x11-utils", "imagemagick",
     "python3-pip", "python3-pytest", "python3-zmq", "python3-gi", "gir1.2-gtk-3.0",
 )
 # inkex from PyPI pulls PyGObject, which does not build on Debian 12: install it alone, then its light needs.
@@ -34,7 +34,7 @@ INKEX_DEPS = ("cssselect>=1.2,<2", "pyparsing>=3.0.9", "scour>=0.37,<0.38", "pys
 # The extension's tests, run again under Debian's python3 with the inkex 1.2 that ships with Inkscape.
 INKEX_12_TESTS = (
     "tests/test_extension_bitmap.py", "tests/test_extension_geometry.py", "tests/test_extension_layers.py",
-    "tests/test_extension_effect.py", "tests/test_extension_runtime.py",
+    "tests/test_extension_effect.py", "tests/test_extension_runtime.py", "tests/test_extension_continue.py",
 )
 DEBIAN_PYTHON = "/usr/bin/python3"
 INKSCAPE_EXTENSIONS = "/usr/share/inkscape/extensions"

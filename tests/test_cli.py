@@ -27,7 +27,7 @@ def test_local_sketch_writes_layered_svg_and_preview(tmp_path):
     args = ("--roi", "185,190,230,145", "--strokes", "12", "--preset", "test", "--layers", "delta")
     run = mross("sketch", str(SAMPLE_PHOTO), "-o", str(out), *args, env=environment(tmp_path))
     assert run.returncode == 0, run.stderr
-    assert out.with_suffix(".png").stat().st_size > 1000
+    assert (tmp_path / "cup.preview.png").stat().st_size > 1000
     width, height, layers = read_svg(out)
     assert (width, height) == (600, 400)
     assert sum(len(layer.points) for layer in layers) == 12

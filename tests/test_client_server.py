@@ -6,6 +6,7 @@ Jobs are tiny (8 strokes, the `test` preset) unless a test needs a job that runs
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import signal
 import stat
@@ -23,7 +24,7 @@ from mross_shared.client import SketchClient
 from mross_shared.connection import read
 from mross_shared.errors import ErrorCode, JobFailed, NotAuthorised, ServerUnreachable
 from mross_shared.messages import Done, JobParams, JobState, ProgressUpdate, RoundUpdate
-from tests.job_stream import ENDLESS, PHOTO, QUICK, ROI, cancel_mid_round, late_iterations, until_running
+from tests.job_stream import ENDLESS, PHOTO, QUICK, ROI, cancel_mid_round, finish_continued_sketch, late_iterations, until_running
 from tests.server_process import SAMPLE_PHOTO, ServerProcess, environment, free_port, start_server
 
 CLIENT_TIMEOUT_S = 4.0
@@ -131,6 +132,10 @@ def test_cancel_mid_round_stops_within_one_iteration(server, client):
     assert took < 2.0
     assert client.status(job_id).state is JobState.CANCELLED
     assert late_iterations(server.log(), job_id) <= 1
+
+
+def test_continued_sketch_streams_previews_and_finish_keeps_the_strokes(client):
+    finish_continued_sketch(client)
 
 
 def start_client_process(server: ServerProcess) -> tuple[subprocess.Popen, str]:
@@ -275,6 +280,13 @@ def test_curve_admits_allowed_keys_and_names_rejected_ones(tmp_path):
     with pytest.raises(NotAuthorised, match=r"did not accept this client's CurveZMQ key \(not authorised\)"):
         SketchClient(server.connection_file, client_keys=keys / "mallory.key_secret")
     assert time.monotonic() - started < 4.0, "a rejected key must not look like a timeout"
+    # A connection file that lost the server's CURVE key: the server runs, and the sentence says so.
+    keyless = tmp_path / "keyless.json"
+    keyless.write_text(json.dumps({**json.loads(server.connection_file.read_text()), "server_public_key": None}))
+    started = time.monotonic()
+    with pytest.raises(NotAuthorised, match="uses CurveZMQ, but the connection details give no server key"):
+        SketchClient(keyless, client_keys=keys / "alice.key_secret")
+    assert time.monotonic() - started < 4.0, "a running server must not look unreachable"
 
     assert server.process.wait(timeout=30) == 0, "--idle-exit did not stop the server"
     assert "--idle-exit" in server.log() and not server.connection_file.exists()

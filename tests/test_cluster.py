@@ -21,7 +21,7 @@ from mross_shared.client import SketchClient
 from mross_shared.errors import ErrorCode, JobCancelled, JobFailed
 from mross_shared.layers import standing_rounds
 from mross_shared.messages import Done, Hello, JobParams, JobState, ProgressUpdate, RoundUpdate
-from tests.job_stream import ENDLESS, PHOTO, QUICK, ROI, cancel_mid_round, late_iterations, until_running
+from tests.job_stream import ENDLESS, PHOTO, QUICK, ROI, cancel_mid_round, finish_continued_sketch, late_iterations, until_running
 from tests.ray_head import ActorKiller, RayHead, start_ray_head
 from tests.server_process import ServerProcess, environment, free_port, start_server
 
@@ -136,6 +136,10 @@ def test_cancel_reaches_the_running_worker_within_one_iteration(cluster, client)
         assert time.monotonic() < deadline, "the worker did not log how late it stopped"
         time.sleep(0.2)
     assert late <= 1
+
+
+def test_finish_reaches_the_running_worker_which_keeps_a_continued_sketch(cluster, client):
+    finish_continued_sketch(client)
 
 
 def test_a_killed_worker_requeues_its_job_and_the_client_gets_every_round(cluster, client, killer):

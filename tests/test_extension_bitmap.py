@@ -29,6 +29,27 @@ def test_header_gives_pixel_size(name, mime):
     assert decode_pixel_size((IMAGES / name).read_bytes()) == PixelSize(96, 64, mime)
 
 
+def test_size_is_the_photo_as_inkscape_draws_it():
+    """Inkscape 1.2.2 turns a JPEG by its EXIF orientation but not a PNG (measured, see bitmap_size.py)."""
+    assert decode_pixel_size((IMAGES / "coffee_exif6.jpg").read_bytes()) == PixelSize(96, 64, "image/jpeg", 6)
+    assert decode_pixel_size((IMAGES / "coffee_exif6.png").read_bytes()) == PixelSize(64, 96, "image/png", 1)
+
+
+@pytest.mark.parametrize(
+    "tiff",
+    [
+        b"XX*\x00\x08\x00\x00\x00",  # no byte order mark
+        b"II*\x00\xff\xff\x00\x00",  # first IFD beyond the block
+        b"II*\x00\x08\x00\x00\x00\x05\x00" + bytes(10),  # five entries announced, not one complete
+        b"MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x09\x00\x00",  # orientation 9
+    ],
+)
+def test_damaged_exif_leaves_the_jpeg_unturned(tiff):
+    jpeg = (IMAGES / "coffee.jpg").read_bytes()
+    app1 = b"\xff\xe1" + (len(tiff) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + tiff
+    assert decode_pixel_size(jpeg[:2] + app1 + jpeg[2:]) == PixelSize(96, 64, "image/jpeg", 1)
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
@@ -105,13 +126,18 @@ def test_missing_relative_link_in_saved_document(tmp_path):
 
 
 def test_relative_link_in_unsaved_document_asks_to_save(tmp_path):
-    with pytest.raises(ExtensionError, match="unsaved document; save the document first"):
+    with pytest.raises(ExtensionError, match=r"'photo\.png' relative to a document that was never saved; save the document first"):
         read_image_bytes(_link("photo.png", tmp_path / "in.svg", ""))
+    # Inkscape hands a never-saved document's relative link over rewritten against its templates folder.
+    rewritten = "/usr/share/inkscape/templates/photo.png"
+    with pytest.raises(ExtensionError, match=r"^the image links to 'photo\.png' relative to a document that was never saved") as caught:
+        read_image_bytes(_link(rewritten, tmp_path / "in.svg", ""))
+    assert "templates" not in str(caught.value)
 
 
 def test_missing_absolute_file_and_remote_link(tmp_path):
     with pytest.raises(ExtensionError, match="does not exist"):
-        read_image_bytes(_link(str(tmp_path / "nope.png"), tmp_path / "in.svg", ""))
+        read_image_bytes(_link(str(tmp_path / "nope.png"), tmp_path / "in.svg", str(tmp_path / "doc.svg")))
     with pytest.raises(ExtensionError, match="links to a https: address"):
         read_image_bytes(_link("https://example.org/a.png", tmp_path / "in.svg", ""))
 

@@ -6,6 +6,9 @@ comparison (it depends on floating point), everything else — layers, labels, c
 styles and the untouched rest of the document — is compared exactly. When the server's output
 legitimately changes (stroke budget, widths), regenerate the references with
 `EXPORT_COMPARE=3 pytest tests/test_extension_effect.py` and review the diff.
+
+The effect runs without a display here (DISPLAY is emptied for the module), as it does without GTK:
+errors then reach stderr for Inkscape's dialog, and no window waits for a click.
 """
 
 import json
@@ -47,8 +50,14 @@ class StrokeDataHidden(Compare):
 def sketch_server(tmp_path_factory):
     """One real server for this module, found through MROSS_CONFIG_DIR like a user's default server."""
     config_dir = tmp_path_factory.mktemp("mross-config")
-    with patch.dict(os.environ, {"MROSS_CONFIG_DIR": str(config_dir)}), running_server(config_dir) as connection_file:
+    headless = dict.fromkeys(("DISPLAY", "WAYLAND_DISPLAY"), "")
+    with patch.dict(os.environ, {"MROSS_CONFIG_DIR": str(config_dir), **headless}), running_server(config_dir) as connection_file:
         yield connection_file
+
+
+def _runs(svg):
+    """The MROSS parent layers at the document's top level, bottom to top."""
+    return [g for g in svg if isinstance(g, inkex.Layer) and g.get("data-mross-run")]
 
 
 class SketchComparisons(ComparisonMixin, TestCase):
@@ -99,31 +108,44 @@ class SketchRuns(TestCase):
         self.addCleanup(environment.stop)
 
     def _abort(self, *args):
+        """Run the effect on the scene expecting an abort; return the message."""
+        return self._abort_on(self.data_file(SCENE), *args)
+
+    def _abort_on(self, document, *args):
         """Run the effect expecting an abort; check the document is untouched and return the message."""
         effect = Sketch()
         stderr = StringIO()
         output = BytesIO()
         with redirect_stderr(stderr), self.assertRaises(SystemExit) as stopped:
-            effect.run([self.data_file(SCENE), *args], output=output)
+            effect.run([document, *args], output=output)
         self.assertEqual(stopped.exception.code, ABORT_STATUS)
         self.assertEqual(output.getvalue(), b"", "an aborted run must not write a document")
-        original = inkex.load_svg(self.data_file(SCENE)).getroot()
+        original = inkex.load_svg(document).getroot()
         self.assertEqual(effect.svg.tostring(), original.tostring(), "the document was changed")
         message = stderr.getvalue().strip()
         self.assertNotIn("Traceback", message)
         self.assertEqual(len(message.splitlines()), 1, message)
         return message
 
+    def _sketch(self, document, *args):
+        """Run the effect on `document` (a path); return it and the path of the document it wrote."""
+        effect = Sketch()
+        output = os.path.join(self.tempdir, f"out{len(os.listdir(self.tempdir))}.svg")
+        with redirect_stderr(StringIO()) as stderr:
+            effect.run([document, *args], output=output)
+        self.assertEqual(stderr.getvalue(), "")
+        return effect, output
+
     def test_layers_hold_the_right_stroke_counts_inside_the_photo(self):
         effect = self.assertEffect(SCENE, args=[*JOB, "--id=image1", "--id=roi1", "--id=roi2"])
-        layers = [g for g in effect.svg if isinstance(g, inkex.Layer) and g.label.startswith("MROSS")]
+        (run,) = _runs(effect.svg)
+        layers = list(run)
         counts = [len(layer[0]) for layer in layers]
         self.assertEqual(len(layers), 3)
         self.assertEqual(counts[-1], 12, "the last snapshot holds every stroke")
         self.assertTrue(counts[0] < counts[1] < counts[2])
         self.assertRegex(layers[1].label, r"^MROSS round 2 — \d+ strokes \(ROI 1\)$")
-        for layer in layers:
-            effect.svg.remove(layer)
+        effect.svg.remove(run)
         original = inkex.load_svg(self.data_file(SCENE)).getroot()
         self.assertEqual(without_layout(effect.svg.tostring()), without_layout(original.tostring()), "content changed")
         photo = inkex.BoundingBox((10, 10 + 96), (10, 10 + 64))  # image1 as drawn in the document
@@ -132,17 +154,73 @@ class SketchRuns(TestCase):
             self.assertTrue(photo.left - 1 <= box.left and box.right <= photo.right + 1, box)
             self.assertTrue(photo.top - 1 <= box.top and box.bottom <= photo.bottom + 1, box)
 
+    def test_each_run_is_a_parent_layer_on_top_and_earlier_runs_stay_untouched(self):
+        _, first = self._sketch(self.data_file(SCENE), *JOB, "--id=image1", "--id=roi1")
+        effect, _ = self._sketch(first, *JOB, "--strokes=8", "--preset=test", "--id=image1", "--id=roi2", "--layer_mode=delta")
+        runs = _runs(effect.svg)
+        self.assertIs(effect.svg[-1], runs[-1], "the newest sketch is on top of everything")
+        self.assertEqual([run.label for run in runs], ["MROSS sketch 1 — 12 strokes, test", "MROSS sketch 2 — 8 strokes, test"])
+        self.assertEqual([run.get("data-mross-run") for run in runs], ["1", "2"])
+        self.assertEqual([[layer.label.split(" — ")[0] for layer in run] for run in runs], [["MROSS round 1", "MROSS round 2"]] * 2)
+        self.assertEqual([layer.style.get("display") for layer in runs[1]], [None, None], "delta layers all show")
+        before = inkex.load_svg(first).getroot()
+        self.assertEqual(without_layout(_runs(before)[0].tostring()), without_layout(runs[0].tostring()), "the first run changed")
+
+    def test_continuing_starts_from_the_strokes_as_edited_by_hand(self):
+        _, first = self._sketch(self.data_file(SCENE), *JOB, "--id=image1", "--id=roi1")
+        document = inkex.load_svg(first).getroot()
+        run = _runs(document)[0]
+        last_round = run[-1][0]  # the visible snapshot layer's group, paths in photo pixels
+        strokes = list(last_round)
+        strokes[0].set("d", "M 10 10 C 20 20 30 20 40 10")  # nodes moved
+        strokes[1].set("d", "M 50 30 L 70 50")  # turned into a straight line
+        strokes[2].style["stroke-width"] = "3"  # restyled
+        strokes[2].style["stroke"] = "#ff0000"
+        last_round.remove(strokes[3])  # deleted
+        strokes[5].set("id", "picked_stroke")  # any stroke of a sketch selects the sketch
+        edited = os.path.join(self.tempdir, "edited.svg")
+        with open(edited, "wb") as handle:
+            handle.write(document.tostring())
+        effect, _ = self._sketch(edited, *JOB, "--strokes=4", "--freeze=true", "--id=image1", "--id=picked_stroke", "--id=roi2")
+
+        runs = _runs(effect.svg)
+        self.assertEqual(len(runs), 2)
+        self.assertEqual(runs[1].label, "MROSS sketch 2 — 15 strokes, test (continues sketch 1)")
+        self.assertEqual((runs[1].get("data-mross-rounds"), [layer.label for layer in runs[1]]), ("3", ["MROSS round 3 — 15 strokes (ROI 2)"]))
+        new_group = runs[1][0][0]
+        self.assertEqual(new_group.get("transform"), last_round.get("transform"), "both sketches map pixels onto the photo alike")
+        paths = list(new_group)
+        self.assertEqual(len(paths), 11 + 4, "11 kept strokes (12 less the deleted one) and 4 new ones")
+        self.assertEqual(paths[0].get("d"), "M 10 10 C 20 20 30 20 40 10")
+        line = [float(v) for v in paths[1].get("d").replace("M", "").replace("C", "").split()]
+        self.assertEqual((line[:2], line[-2:]), ([50.0, 30.0], [70.0, 50.0]))
+        self.assertEqual(paths[2].get("d"), strokes[2].get("d"))
+        self.assertEqual((paths[2].style["stroke"], float(paths[2].style["stroke-width"])), ("#ff0000", 3.0))
+        for kept, original in zip(paths[3:11], strokes[4:]):
+            self.assertEqual(kept.get("d"), original.get("d"), "frozen strokes come back exactly")
+        self.assertEqual({p.style["stroke"] for p in paths[11:]}, {"#000000"})
+        self.assertEqual(without_layout(_runs(document)[0].tostring()), without_layout(runs[0].tostring()), "sketch 1 changed")
+
+    def test_selecting_a_sketch_without_new_rectangles_explains_what_to_select(self):
+        _, first = self._sketch(self.data_file(SCENE), *JOB, "--id=image1")
+        run = _runs(inkex.load_svg(first).getroot())[0]
+        with patch.dict(os.environ, {"DOCUMENT_PATH": first}):
+            message = self._abort_on(first, *JOB, "--id=image1", f"--id={run[-1].get('id')}")
+        self.assertIn(f"'{run.get('id')}' is the MROSS sketch '{run.label}' — to continue it, select it together with the photo", message)
+        self.assertIn("to start over, select only the photo and rectangles", message)
+
     def test_rotated_roi_is_sketched_with_a_note(self):
         effect = Sketch()
         stderr = StringIO()
         with redirect_stderr(stderr):
             effect.run([self.data_file(SCENE), *JOB, "--id=image1", "--id=roi_tilted"], output=BytesIO())
-        self.assertEqual(len([g for g in effect.svg if isinstance(g, inkex.Layer)]), 3 + 2)
-        self.assertIn("ROI 1 ('roi_tilted') is rotated or skewed", stderr.getvalue())
+        self.assertEqual([len(run) for run in _runs(effect.svg)], [2])
+        self.assertIn("MROSS note: ROI 1 ('roi_tilted') is rotated or skewed", stderr.getvalue())
 
     def test_selection_errors(self):
         self.assertIn("MROSS: select one bitmap image", self._abort(*JOB))
         self.assertIn("'path1' is a <path>", self._abort(*JOB, "--id=image1", "--id=path1"))
+        self.assertIn("'layer2' is a <g>", self._abort(*JOB, "--id=image1", "--id=layer2"))
         self.assertIn("(2 are selected)", self._abort(*JOB, "--id=image1", "--id=image_linked"))
         self.assertIn("'roi_outside' lies outside the photo", self._abort(*JOB, "--id=image1", "--id=roi_outside"))
 
@@ -173,8 +251,12 @@ class SketchRuns(TestCase):
         self.assertIn("MROSS: the sketch server could not finish the job", message)
         self.assertIn("no-such-preset", message)
 
-    def test_inkscape_going_away_cancels_the_job(self):
-        """Closing the pipe Inkscape reads the result from is how the script learns it was abandoned."""
+    def test_inkscape_going_away_cancels_the_job_quietly(self):
+        """Closing the pipe Inkscape reads the result from is how the script learns it was abandoned.
+
+        A cancelled run, by the user or by Inkscape, writes nothing and says nothing: no document (so no
+        undo step in Inkscape) and no stderr (so no dialog).
+        """
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         script = EXTENSION_DIR / "mross_sketch.py"
         args = ["--preset=test", "--iterations=20000", "--autostart=false", "--id=image1", self.data_file(SCENE)]
@@ -184,8 +266,8 @@ class SketchRuns(TestCase):
         closed_at = time.monotonic()
         process.stdout.close()
         returncode = process.wait(timeout=30)
-        self.assertEqual(returncode, 251)
+        self.assertEqual(returncode, 0)
         self.assertLess(time.monotonic() - closed_at, 10)
-        self.assertIn(b"MROSS: the sketch was cancelled, so the document is unchanged.", process.stderr.read())
+        self.assertEqual(process.stderr.read(), b"")
         process.stderr.close()
 

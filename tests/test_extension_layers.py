@@ -1,4 +1,4 @@
-"""Round layers: where they go, what they hold, how they are labelled; and reading the selection."""
+"""Run and round layers: where they go, what they hold, how they are labelled; and reading the selection."""
 
 import inkex
 import pytest
@@ -6,7 +6,7 @@ import pytest
 import tests.extension_dir  # noqa: F401  (puts the extension's modules on the import path)
 from mross_ext.bitmap_size import PixelSize
 from mross_ext.errors import ExtensionError
-from mross_ext.layers import StrokeStyle, add_round_layers
+from mross_ext.layers import RunRecord, StrokeStyle, add_sketch_run
 from mross_ext.photo_geometry import pixels_to_document
 from mross_ext.selection import read_selection
 from mross_shared.messages import RoiBox, RoundUpdate, StrokePath
@@ -48,24 +48,44 @@ def _document():
     return inkex.load_svg(DOCUMENT).getroot()
 
 
-def _add(svg, mode, image_id="image1", style=BLACK):
+def _add(svg, mode, image_id="image1", style=BLACK, record=None):
+    """The round layers of a new run (inside its parent layer)."""
     image = svg.getElementById(image_id)
-    return add_round_layers(image, pixels_to_document(image, SIZE), ROUNDS, mode, style)
+    parent = add_sketch_run(svg, pixels_to_document(image, SIZE), ROUNDS, mode, style, record or RunRecord(1, image_id, "fast"))
+    return list(parent)
 
 
-def test_layers_go_right_above_the_photos_layer_in_round_order():
+def test_a_run_is_one_parent_layer_on_top_holding_its_rounds_in_order():
     svg = _document()
     layers = _add(svg, SNAPSHOT)
-    order = [child.get("id") or child.label for child in svg if isinstance(child, inkex.Group)]
-    assert order == ["below", "photo_layer", layers[0].label, layers[1].label, "roi_layer"]
+    parent = layers[0].getparent()
+    order = [child.get("id") for child in svg if isinstance(child, inkex.Group)]
+    assert order == ["below", "photo_layer", "roi_layer", "mross-sketch-1"]
+    assert isinstance(parent, inkex.Layer) and parent.label == "MROSS sketch 1 — 3 strokes, fast"
+    assert (parent.get("data-mross-run"), parent.get("data-mross-photo"), parent.get("data-mross-rounds")) == ("1", "image1", "2")
+    assert [layer.get("id") for layer in layers] == ["mross-sketch-1-round-1", "mross-sketch-1-round-2"]
     assert all(isinstance(layer, inkex.Layer) for layer in layers)
 
 
-def test_photo_outside_any_layer_gets_layers_right_after_it():
+def test_a_continued_run_numbers_its_rounds_after_the_old_ones_and_ids_never_clash():
     svg = _document()
-    layers = _add(svg, DELTA, image_id="loose_image")
-    assert svg.getElementById("loose_image").getnext() is layers[0]
-    assert layers[0].getnext() is layers[1]
+    _add(svg, SNAPSHOT)
+    layers = _add(svg, SNAPSHOT, record=RunRecord(1, "image1", "quality", first_round=3, continues=1))
+    parent = layers[0].getparent()
+    assert parent.get("id") == "mross-sketch-1-2" and parent.getprevious().get("id") == "mross-sketch-1"
+    assert parent.label == "MROSS sketch 1 — 3 strokes, quality (continues sketch 1)"
+    assert parent.get("data-mross-rounds") == "4"
+    assert [layer.label for layer in layers] == ["MROSS round 3 — 2 strokes (ROI 2)", "MROSS round 4 — 3 strokes (ROI 3)"]
+
+
+def test_kept_strokes_keep_their_own_style():
+    svg = _document()
+    image = svg.getElementById("image1")
+    kept = [inkex.Style("stroke:#00ff00;stroke-width:4;stroke-dasharray:2,1")]
+    parent = add_sketch_run(svg, pixels_to_document(image, SIZE), ROUNDS, DELTA, BLACK, RunRecord(2, "image1", "fast"), kept)
+    first, second = parent
+    assert first[0][0].style["stroke"] == "#00ff00" and first[0][0].style["stroke-dasharray"] == "2,1"
+    assert first[0][1].style["stroke"] == "#000000" and second[0][0].style["stroke"] == "#000000"
 
 
 def test_strokes_land_exactly_on_the_bitmap():
@@ -112,8 +132,8 @@ def test_strokes_are_plain_round_capped_paths_with_scaled_width_and_color():
 def test_the_rest_of_the_document_is_left_exactly_as_it_was():
     svg = _document()
     before = without_layout(svg.tostring())
-    for layer in _add(svg, SNAPSHOT):
-        layer.getparent().remove(layer)
+    parent = _add(svg, SNAPSHOT)[0].getparent()
+    svg.remove(parent)
     assert without_layout(svg.tostring()) == before
 
 

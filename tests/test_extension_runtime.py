@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from mross_ext.sketch_job import JobMonitor, ProgressView, describe_progress, fo
 from mross_shared.errors import ServerUnreachable
 from mross_shared.messages import JobState, ProgressUpdate
 from tests.extension_dir import EXTENSION_DIR, REPO_ROOT
+from tests.gtk_script import needs_xvfb, run_with_gtk
 from tests.server_process import SERVER_PYTHON, SOURCE_PATH
 
 CHILD_PATH = os.pathsep.join([str(EXTENSION_DIR), str(REPO_ROOT / "shared")])
@@ -59,6 +59,8 @@ def test_progress_is_described_for_a_person():
     view = describe_progress(update(round=2, iteration=75, eta_s=125))
     assert view.text == "Round 2 of 3 · iteration 75 of 150 · about 2 min 5 s left"
     assert view.fraction == pytest.approx(0.5)
+    offline = describe_progress(update(round=1, iteration=3, method="offline objective (no CLIP weights)"))
+    assert offline.text == "Round 1 of 3 · iteration 3 of 150 · offline objective (no CLIP weights)"
     assert [format_duration(s) for s in (4.4, 59.6, 3725)] == ["4 s", "1 min 0 s", "1 h 2 min"]
 
 
@@ -101,48 +103,81 @@ def test_auto_start_runs_the_recorded_server_detached_and_connects(tmp_path, mon
         assert monitor.view().text.startswith("Starting the sketch server")
         pid = json.loads((config_dir / "server.json").read_text())["pid"]
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        assert command[-3:-1] == [b"--idle-exit", str(IDLE_EXIT_S).encode()]
+        assert command[-5:-1] == [b"--idle-exit", str(IDLE_EXIT_S).encode(), b"--log-file", str(config_dir / "server.log").encode()]
         assert os.getsid(pid) == pid, "the server leads its own session, detached from the extension"
-        assert (config_dir / "server.log").is_file()
+        assert "listening on" in (config_dir / "server.log").read_text(), "the server logs into its own rotated file"
+        assert (config_dir / "server-output.log").read_bytes() == b"", "nothing else on its stdout or stderr"
     finally:
         client.close()
         os.kill(json.loads((config_dir / "server.json").read_text())["pid"], 15)
 
 
-@pytest.mark.skipif(not shutil.which("xvfb-run"), reason="needs xvfb-run (apt)")
-def test_progress_window_cancels_and_closes_under_a_real_display():
-    """GTK runs in Debian's python3 (PyGObject from apt) on a virtual X display; Cancel is clicked."""
-    script = textwrap.dedent(
-        """
+@needs_xvfb
+def test_progress_window_previews_and_its_buttons_work_under_a_real_display():
+    """The window with a preview, its Stop and keep and Cancel buttons, and the error window, pressed by
+    GLib timeouts as a person would; one printed line per scenario."""
+    photo = REPO_ROOT / "tests" / "data" / "images" / "coffee.jpg"
+    done = run_with_gtk(
+        f"""
         import time
-        from mross_ext.progress_window import load_toolkit, run_with_window
-        from mross_ext.sketch_job import JobMonitor, ProgressView
-        toolkit = load_toolkit()
-        if toolkit is None:
-            print("no-gtk")
-            raise SystemExit(0)
-        monitor = JobMonitor()
+        from mross_ext.preview_picture import PreviewFrame
+        from mross_ext.progress_window import ERROR_TITLE, WINDOW_TITLE, run_with_window, show_error
+        from mross_ext.sketch_job import JobMonitor
+        from mross_shared.messages import StrokePath
+        seen = {{}}
 
-        def click_cancel():
+        def press(label):
             for window in toolkit.gtk.Window.list_toplevels():
-                if window.get_title() == "MROSS test":
-                    window.get_child().get_children()[-1].clicked()
+                if window.get_title() == WINDOW_TITLE:
+                    picture, *_, buttons = window.get_child().get_children()
+                    pixels = picture.get_pixbuf().get_pixels()
+                    seen["picture"] = (picture.get_pixbuf().get_width(), sum(1 for i in range(0, len(pixels), 3) if pixels[i] < 60))
+                    for button in buttons.get_children():
+                        if button.get_label() == label:
+                            button.clicked()
             return False
 
-        def work():
-            monitor.show(ProgressView("Round 1 of 2", 0.25))
-            deadline = time.monotonic() + 20
-            while not monitor.cancel_requested() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            return "cancelled" if monitor.cancel_requested() else "timed out"
+        def job(monitor):
+            def work():
+                monitor.show_preview((StrokePath("M 5 5 C 30 60 60 0 90 60", 3.0),))
+                deadline = time.monotonic() + 20
+                while not (monitor.cancel_requested() or monitor.finish_requested()) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                return "finished" if monitor.finish_requested() else "cancelled" if monitor.cancel_requested() else "timed out"
+            return work
 
-        toolkit.glib.timeout_add(500, click_cancel)
-        print(run_with_window(toolkit, "MROSS test", monitor, work))
+        frame = PreviewFrame.for_photo(toolkit, open({str(photo)!r}, "rb").read(), (96, 64), "#000000")
+        for label in ("Stop and keep", "Cancel"):
+            monitor = JobMonitor()
+            toolkit.glib.timeout_add(800, press, label)
+            print(run_with_window(toolkit, monitor, job(monitor), frame, "a note"), *seen["picture"])
+
+        def close_error():
+            for window in toolkit.gtk.Window.list_toplevels():
+                if window.get_title() == ERROR_TITLE and window.get_visible():
+                    window.response(toolkit.gtk.ResponseType.OK)
+            return False
+
+        toolkit.glib.timeout_add(500, close_error)
+        show_error(toolkit, "MROSS: an error sentence.")
+        print("error closed")
         """
     )
-    env = {**os.environ, "PYTHONPATH": CHILD_PATH}
-    done = subprocess.run(["xvfb-run", "-a", "/usr/bin/python3", "-c", script], env=env, capture_output=True, text=True, timeout=60)
-    if done.stdout.strip() == "no-gtk":
-        pytest.skip("Debian's python3 has no PyGObject with GTK 3 (apt install python3-gi gir1.2-gtk-3.0)")
-    assert done.stdout.strip() == "cancelled", done.stderr
+    lines = done.stdout.split("\n")
+    assert [line.split()[0] for line in lines if line] == ["finished", "cancelled", "error"], done.stderr
+    width, dark = (int(v) for v in lines[0].split()[1:])
+    assert width == 480 and dark > 20, "the preview shows the photo (grown to 480 px wide) with the dark stroke over it"
     assert done.stderr == "", "GTK's diagnostics must not reach stderr (Inkscape shows them in a dialog)"
+
+
+def test_preview_frames_are_svg_of_the_strokes_over_the_photo():
+    from mross_ext.preview_picture import PreviewFrame
+    from mross_shared.messages import StrokePath
+
+    frame = PreviewFrame((1200, 800), (480, 320), "data:image/png;base64,AAAA", "#123456")
+    svg = frame.svg((StrokePath("M 0 0 C 1 1 2 2 3 3", 0.5), StrokePath("M 5 5 C 6 6 7 7 8 8", 9.0)))
+    assert svg.startswith(b"<svg") and b'viewBox="0 0 1200 800"' in svg and b'width="480"' in svg
+    assert b'xlink:href="data:image/png;base64,AAAA"' in svg and b'stroke="#123456"' in svg
+    # A thin stroke is widened to stay visible at the preview's scale (0.8 screen px = 2 photo px).
+    assert b'stroke-width="2"' in svg and b'stroke-width="9"' in svg
+    assert b"<image" not in PreviewFrame((10, 10), (10, 10), None, "#000000").svg(())

@@ -1,88 +1,46 @@
-"""End to end through real Inkscape 1.2 under Xvfb: install.py into a fresh HOME, then run the effect.
+"""End to end through real Inkscape 1.2 under Xvfb: install.py into a fresh HOME, then run the effect twice.
 
-The document holds an embedded photo and two ROI rectangles; the extension runs from Inkscape's menu
-action with a short job against a server it starts itself (auto-start). The saved SVG must have three
-round layers with the right stroke counts, lying on the photo. A PNG of the result is kept under
-$MROSS_TEST_ARTEFACTS (default: the test's temporary folder) for a person to look at.
+The document holds an embedded photo and three ROI rectangles; the extension runs from Inkscape's menu
+action with short jobs against a server it starts itself (auto-start). The first run sketches the photo
+with two ROIs: one parent layer with three round layers with the right stroke counts, lying on the photo.
+The second run continues that sketch with the third rectangle: a second parent layer on top, holding one
+new round layer. PNGs of the results are kept under $MROSS_TEST_ARTEFACTS (default: the test's temporary
+folder) for a person to look at.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
-import os
 import shutil
-import signal
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from tests.extension_dir import REPO_ROOT, TEST_DATA
-from tests.server_process import SERVER_PYTHON
+from tests.document_text import without_layout
+from tests.inkscape_home import PHOTO_BOX, artefact_dir, set_up, write_preferences
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("inkscape") and shutil.which("xvfb-run")), reason="needs Inkscape and xvfb-run (apt)"
 )
 
-INKSCAPE_PYTHON = "/usr/bin/python3"
 STROKES = 16
+ADDED = 6
 # Written as Inkscape's own preferences, because `.noprefs` actions take their parameters from there.
 PARAMETERS = {"strokes": STROKES, "preset": "fast", "iterations": 3, "layer_mode": "snapshot", "autostart": "true"}
 SVG_NS = {"svg": "http://www.w3.org/2000/svg", "inkscape": "http://www.inkscape.org/namespaces/inkscape"}
 LABEL = "{http://www.inkscape.org/namespaces/inkscape}label"
-# The photo (240×160 px) is drawn at 120×80 user units from (20, 30).
-PHOTO_BOX = (20.0, 30.0, 140.0, 110.0)
-
-DOCUMENT = """<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"
-  xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" width="160mm" height="140mm" viewBox="0 0 160 140">
-  <g id="photo_layer" inkscape:groupmode="layer" inkscape:label="Photo">
-    <image id="image1" x="20" y="30" width="120" height="80" xlink:href="data:image/jpeg;base64,{photo}"/>
-  </g>
-  <g id="roi_layer" inkscape:groupmode="layer" inkscape:label="Regions">
-    <rect id="roi1" x="45" y="45" width="50" height="40" style="fill:none;stroke:#e00000;stroke-width:0.6"/>
-    <rect id="roi2" x="100" y="35" width="35" height="30" style="fill:none;stroke:#0000e0;stroke-width:0.6"/>
-  </g>
-</svg>
-"""
 
 
-@pytest.fixture
-def home(tmp_path):
-    """A fresh HOME, with the real weights folder so nothing is downloaded."""
-    path = tmp_path / "home"
-    path.mkdir()
-    yield path
-    _stop_autostarted_server(path)
+def test_installed_extension_sketches_and_continues_a_sketch_inside_real_inkscape(inkscape_home, tmp_path):
+    env, document = set_up(inkscape_home, tmp_path, PARAMETERS)
 
-
-def test_installed_extension_sketches_a_photo_inside_real_inkscape(home, tmp_path):
-    env = _environment(home)
-    installed = subprocess.run(
-        [INKSCAPE_PYTHON, str(REPO_ROOT / "install.py"), "--server-python", SERVER_PYTHON],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert installed.returncode == 0, installed.stderr
-    _write_preferences(home / ".config" / "inkscape" / "preferences.xml")
-
-    document = tmp_path / "scene.svg"
-    photo = base64.b64encode((TEST_DATA / "images" / "coffee_240.jpg").read_bytes()).decode()
-    document.write_text(DOCUMENT.format(photo=photo))
-    result = tmp_path / "sketched.svg"
-    actions = f"select-by-id:image1,roi1,roi2;org.mross.sketch.noprefs;export-filename:{result};export-do"
-    run = subprocess.run(
-        ["timeout", "180", "xvfb-run", "-a", "inkscape", "--with-gui", "--batch-process", f"--actions={actions}", str(document)],
-        env=env, capture_output=True, text=True, timeout=200,
-    )
-    assert run.returncode == 0, run.stderr
-    assert result.is_file(), run.stderr
-
-    layers = _round_layers(result)
+    first = _run_effect(document, "image1,roi1,roi2", tmp_path / "sketched.svg", env)
+    (run,) = _runs(first)
+    layers = list(run)
     labels = [layer.get(LABEL) for layer in layers]
     counts = [len(layer.findall(".//svg:path", SVG_NS)) for layer in layers]
+    assert run.get(LABEL) == f"MROSS sketch 1 — {STROKES} strokes, fast" and run.get("data-mross-run") == "1"
     assert len(layers) == 3, labels
     assert labels[0].startswith("MROSS round 1 — ") and labels[0].endswith("(whole image)")
     assert labels[1].endswith("(ROI 1)") and labels[2].endswith("(ROI 2)")
@@ -92,35 +50,42 @@ def test_installed_extension_sketches_a_photo_inside_real_inkscape(home, tmp_pat
     for layer in layers:
         _assert_strokes_on_photo(layer)
 
-    picture = _artefact_dir(tmp_path) / "inkscape_e2e_sketch.png"
-    exported = subprocess.run(
-        ["inkscape", str(result), "--export-type=png", f"--export-filename={picture}", "--export-dpi=150"],
-        env=env, capture_output=True, text=True, timeout=120,
+    # Continue the sketch: select the photo, the sketch's parent layer and the third rectangle.
+    write_preferences(inkscape_home, {"strokes": ADDED})
+    second = _run_effect(first, f"image1,{run.get('id')},roi3", tmp_path / "continued.svg", env)
+    runs = _runs(second)
+    assert [g.get("id") for g in runs] == [run.get("id"), list(ET.parse(second).getroot())[-1].get("id")], "the new sketch is on top"
+    old, new = runs
+    assert without_layout(ET.tostring(old)).strip() == without_layout(ET.tostring(run)).strip(), "the first sketch is left as it was"
+    assert new.get(LABEL) == f"MROSS sketch 2 — {STROKES + ADDED} strokes, fast (continues sketch 1)"
+    (round_layer,) = list(new)
+    assert round_layer.get(LABEL) == f"MROSS round 4 — {STROKES + ADDED} strokes (ROI 3)"
+    _assert_strokes_on_photo(round_layer)
+
+    pictures = artefact_dir(tmp_path)
+    for svg, name in ((first, "inkscape_e2e_sketch.png"), (second, "inkscape_e2e_continued.png")):
+        exported = subprocess.run(
+            ["inkscape", str(svg), "--export-type=png", f"--export-filename={pictures / name}", "--export-dpi=150"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert exported.returncode == 0 and (pictures / name).stat().st_size > 1000, exported.stderr
+
+
+def _run_effect(document: Path, selection: str, result: Path, env: dict[str, str]) -> Path:
+    """Select `selection` (ids), run the effect with the stored settings, and save the document as `result`."""
+    actions = f"select-by-id:{selection};org.mross.sketch.noprefs;export-filename:{result};export-do"
+    run = subprocess.run(
+        ["timeout", "180", "xvfb-run", "-a", "inkscape", "--with-gui", "--batch-process", f"--actions={actions}", str(document)],
+        env=env, capture_output=True, text=True, timeout=200,
     )
-    assert exported.returncode == 0 and picture.stat().st_size > 1000, exported.stderr
+    assert run.returncode == 0, run.stderr
+    assert result.is_file(), run.stderr
+    return result
 
 
-def _environment(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MROSS_CONFIG_DIR", "XDG_", "PYTHON"))}
-    weights = os.environ.get("MROSS_WEIGHTS_DIR") or str(Path.home() / ".cache" / "mross" / "weights")
-    return {**env, "HOME": str(home), "MROSS_WEIGHTS_DIR": weights}
-
-
-def _write_preferences(path: Path) -> None:
-    """Set the extension's parameters in the preferences.xml Inkscape created during install."""
-    tree = ET.parse(path)
-    root = tree.getroot()
-    group = root.find("group[@id='extensions']")
-    if group is None:
-        group = ET.SubElement(root, "group", id="extensions")
-    for name, value in PARAMETERS.items():
-        group.set(f"org.mross.sketch.{name}", str(value))
-    tree.write(path)
-
-
-def _round_layers(svg: Path) -> list[ET.Element]:
+def _runs(svg: Path) -> list[ET.Element]:
     root = ET.parse(svg).getroot()
-    return [g for g in root.findall("svg:g", SVG_NS) if (g.get(LABEL) or "").startswith("MROSS round")]
+    return [g for g in root.findall("svg:g", SVG_NS) if g.get("data-mross-run")]
 
 
 def _assert_strokes_on_photo(layer: ET.Element) -> None:
@@ -146,17 +111,3 @@ def _matrix(transform: str) -> tuple[float, ...]:
     if name == "translate":
         return (1, 0, 0, 1, values[0], values[1] if len(values) > 1 else 0)
     raise AssertionError(f"unexpected group transform {transform}")
-
-
-def _artefact_dir(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("MROSS_TEST_ARTEFACTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _stop_autostarted_server(home: Path) -> None:
-    connection_file = home / ".config" / "mross" / "server.json"
-    if connection_file.is_file():
-        pid = json.loads(connection_file.read_text())["pid"]
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)

@@ -31,12 +31,14 @@ from mross_shared.messages import (
     Cancel,
     Done,
     Error,
+    Finish,
     Hello,
     HelloRequest,
     JobParams,
     JobState,
     Limits,
     Ping,
+    PreviewUpdate,
     ProgressUpdate,
     RoiBox,
     RoundUpdate,
@@ -54,8 +56,12 @@ KEY = bytes(range(32))
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 SUBMIT = Submit("job-1", PNG, (RoiBox(10, 20, 30, 40), RoiBox(0, 0, 5.5, 6.5)), JobParams(strokes=8, preset="test", iterations=3, objective="ink + 0.2*vgg"))
 PATH = StrokePath("M 1 2 C 3.5 4 5 6 7.25 -8", 3.0)
+# A job continuing a sketch: two kept strokes (the second frozen), one new ROI, previews on.
+CONTINUE = dataclasses.replace(
+    SUBMIT, rois=SUBMIT.rois[:1], strokes=(PATH, StrokePath("M 10 20 C 30 40 50 60 70 80", 2.5, "#ff0000")), frozen=(1,), preview=True
+)
 
-CLIENT_SAMPLES = [HelloRequest(), SUBMIT, Cancel("job-1"), StatusRequest(), StatusRequest("job-1"), Ping("job-1")]
+CLIENT_SAMPLES = [HelloRequest(), SUBMIT, CONTINUE, Cancel("job-1"), Finish("job-1"), StatusRequest(), StatusRequest("job-1"), Ping("job-1")]
 SERVER_SAMPLES = [
     Hello(
         "0.1.0", Limits(), ("cuda:0 on gpu-1", "cuda:0 on gpu-2"), ("vgg16-hed", "clip-RN101"), 2,
@@ -63,6 +69,7 @@ SERVER_SAMPLES = [
     ),
     Accepted("job-1", 3),
     ProgressUpdate("job-1", JobState.RUNNING, 0, 1, 2, 5, 6, 0.5, 0.25, None, 1.5),
+    PreviewUpdate("job-1", 2, 3, 40, (PATH, PATH)),
     RoundUpdate("job-1", 2, 2, RoiBox(1, 2, 3, 4), (PATH, PATH), (1,), None, 0.7),
     Done("job-1", 600, 400, 2, "ink", ("vgg16-hed",), ("CLIP weights not found",), 3.5),
     Error(ErrorCode.CANCELLED, "job job-1 was cancelled", "job-1"),
@@ -201,11 +208,17 @@ def test_header_errors_have_their_own_codes(header_change, code):
         (lambda c: c["params"].update(strokes=True), "'params.strokes' must be an integer"),
         (lambda c: c["params"].update(strokes=0), "'params.strokes' must be at least 1"),
         (lambda c: c["params"].update(iterations=-1), "'params.iterations' must not be negative"),
+        (lambda c: c["params"].update(sketches=0), "'params.sketches' must be at least 1"),
         (lambda c: c["params"].update(seed=2**70), "'params.seed'"),
         (lambda c: c["params"].update(freeze_previous=1), "'params.freeze_previous' must be true or false"),
         (lambda c: c["params"].update(preset="fast; rm -rf"), "'params.preset' must be a short name"),
         (lambda c: c["params"].update(objective="x" * 65), "'params.objective' must be a short name"),
-        (lambda c: c["params"].update(roi_weight=-1), "'roi_weight' must not be negative"),
+        (lambda c: c["params"].update(roi_weight=-1), "'params.roi_weight' must be between 0 and 1000"),
+        (lambda c: c["params"].update(roi_weight=1e300), "'params.roi_weight' must be between 0 and 1000"),
+        (lambda c: c["params"].update(objective="1" + "0" * 41 + "*ink"), "'params.objective': the weight of objective term 'ink'"),
+        (lambda c: c["params"].update(objective="ink+-2*vgg"), "'params.objective': cannot read objective term '-2\\*vgg'"),
+        (lambda c: c["params"].update(orientation=9), "'params.orientation' must be an EXIF orientation"),
+        (lambda c: c["rois"][0].update(x=1e308), "an ROI's x must be a finite number of at most 1e\\+07"),
         (lambda c: c["params"].update(colour="red"), "unexpected field 'params.colour'"),
         (lambda c: c["rois"][1].update(width=-3), "width and height must be positive"),
         (lambda c: c["rois"][1].update(x=10**400), "'rois[1].x' must be a finite number"),
@@ -234,11 +247,21 @@ def test_content_that_is_not_json_is_rejected_without_a_crash(content):
 def test_limits_reject_oversized_jobs():
     limits = Limits(max_rois=1, max_strokes=100)
     limits.check_submit(dataclasses.replace(SUBMIT, rois=SUBMIT.rois[:1]))
-    with pytest.raises(ProtocolError, match="2 ROIs; this server allows at most 1") as caught:
+    with pytest.raises(ProtocolError, match="2 ROIs; at most 1 are allowed") as caught:
         limits.check_submit(SUBMIT)
     assert caught.value.code is ErrorCode.LIMIT_EXCEEDED
     with pytest.raises(ProtocolError, match="500 strokes"):
         limits.check_submit(dataclasses.replace(SUBMIT, rois=(), params=JobParams(strokes=500)))
+
+
+def test_progress_names_its_method_in_one_printable_line():
+    fields = {"job_id": "j", "state": JobState.RUNNING, "queue_position": 0, "round": 1, "rounds": 1, "iteration": 1,
+              "iterations": 2, "loss": None, "best_loss": None, "eta_s": None, "elapsed_s": 1.0}
+    assert ProgressUpdate(**fields, method="offline objective (no CLIP weights)").method == "offline objective (no CLIP weights)"
+    assert ProgressUpdate(**fields).method is None and JobParams().sketches is None, "both mean: the server decides"
+    for bad in ("x" * 121, "two\nlines"):
+        with pytest.raises(ProtocolError, match="field 'method' must be at most 120 printable characters"):
+            ProgressUpdate(**fields, method=bad)
 
 
 def test_workers_in_hello_are_checked():
@@ -290,9 +313,63 @@ def test_connection_file_problems_are_one_sentence(tmp_path):
 
 
 def test_a_submit_becomes_the_pipelines_inputs():
-    rois, params = sketch_inputs(SUBMIT)
+    rois, params, start = sketch_inputs(SUBMIT)
     assert rois == [RoiBox(10, 20, 30, 40), RoiBox(0, 0, 5.5, 6.5)]
     assert params == SketchParams(strokes=8, preset="test", iterations=3, objective="ink + 0.2*vgg")
+    assert start is None
+
+
+def test_a_continued_sketch_arrives_as_the_pipelines_starting_strokes():
+    codec = server_codec()
+    received = codec.decode(codec.encode(CONTINUE).frames).message
+    _, _, start = sketch_inputs(received)
+    np.testing.assert_array_equal(start.points, [[[1, 2], [3.5, 4], [5, 6], [7.25, -8]], [[10, 20], [30, 40], [50, 60], [70, 80]]])
+    np.testing.assert_array_equal(start.half_widths, [1.5, 1.25])
+    np.testing.assert_array_equal(start.frozen, [False, True])
+
+
+HOSTILE_STROKES = [
+    (lambda c: c["strokes"][0].update(d="M 1e999 2 C 3 4 5 6 7 8"), "field 'strokes[0]': a path's coordinates must be finite"),
+    (lambda c: c["strokes"][0].update(d="M 1 2 C 3 4 5 6 7 2e7"), "field 'strokes[0]': a path's coordinates must be finite"),
+    (lambda c: c["strokes"][1].update(d="M 1 2 C 3 4 5 6 7"), "field 'strokes[1]': a path's 'd' must be one"),
+    (lambda c: c["strokes"][1].update(d="M 1 2 L 3 4"), "field 'strokes[1]': a path's 'd' must be one"),
+    (lambda c: c["strokes"][1].update(d="M 1 2 C 3 4 5 6 7 8 C 9 10 11 12 13 14"), "field 'strokes[1]': a path's 'd' must be one"),
+    (lambda c: c["strokes"][1].update(d="M NaN 2 C 3 4 5 6 7 8"), "field 'strokes[1]': a path's 'd' must be one"),
+    (lambda c: c["strokes"][1].update(d=[1, 2, 3]), "field 'strokes[1].d' must be a string"),
+    (lambda c: c["strokes"][0].update(width=10**400), "field 'strokes[0].width' must be a finite number"),
+    (lambda c: c["strokes"][0].update(width=0), "field 'strokes[0]': a path's width must be positive"),
+    (lambda c: c["strokes"][0].update(width=1e300), "field 'strokes[0]': a path's width must be positive and at most"),
+    (lambda c: c["strokes"][0].update(color="red"), "field 'strokes[0]': a path's color must be #rrggbb"),
+    (lambda c: c["strokes"][0].pop("width"), "missing field 'strokes[0].width'"),
+    (lambda c: c["strokes"].append([[1, 2], [3, 4]]), "field 'strokes[2]' must be a JSON object"),
+    (lambda c: c.update(strokes={"d": "M 1 2 C 3 4 5 6 7 8"}), "field 'strokes' must be a list"),
+    (lambda c: c.update(frozen=[2]), "field 'frozen' must index into 'strokes'"),
+    (lambda c: c.update(frozen=[-1]), "field 'frozen' must index into 'strokes'"),
+    (lambda c: c.update(frozen=[1, 1]), "field 'frozen' must not name a stroke twice"),
+    (lambda c: c.update(frozen=[0.5]), "field 'frozen[0]' must be an integer"),
+    (lambda c: c.update(preview="yes"), "field 'preview' must be true or false"),
+]
+
+
+@pytest.mark.parametrize(("content_change", "fragment"), HOSTILE_STROKES)
+def test_hostile_strokes_of_a_continued_sketch_are_refused_naming_the_field(content_change, fragment):
+    codec = server_codec()
+    with pytest.raises(ProtocolError, match=re.escape(fragment)) as caught:
+        codec.decode(resigned(codec.encode(CONTINUE).frames, content_change=content_change))
+    assert caught.value.code is ErrorCode.BAD_FIELD
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def test_kept_strokes_count_against_the_stroke_limit():
+    many = dataclasses.replace(CONTINUE, strokes=(PATH,) * 95, frozen=(), params=JobParams(strokes=5))
+    Limits(max_strokes=100).check_submit(many)
+    with pytest.raises(ProtocolError, match="the job asks for 101 strokes; at most 100 are allowed") as caught:
+        Limits(max_strokes=100).check_submit(dataclasses.replace(many, params=JobParams(strokes=6)))
+    assert caught.value.code is ErrorCode.LIMIT_EXCEEDED
+    # A huge stroke list cannot even be sent: the JSON frame limit stops it before anything is parsed.
+    huge = dataclasses.replace(many, strokes=(PATH,) * 50_000)
+    codec = Codec(KEY, CLIENT_MESSAGES, Limits())
+    assert code_of(codec, codec.encode(huge).frames) is ErrorCode.FRAME_TOO_LARGE
 
 
 def test_round_messages_rebuild_the_same_layered_svg():

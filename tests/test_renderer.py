@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mross_server.engine.renderer import render
+from mross_server.engine.renderer import Frame, render, render_frames
 from mross_server.engine.shapes import check_shape
 from mross_server.io.svg import StrokeLayer, to_svg
 
@@ -125,3 +125,44 @@ def test_shape_errors_name_the_expected_shape_and_what_arrived():
     assert sizes == {"K": 2, "H": 8, "W": 8}
     with pytest.raises(ValueError, match=r"the target must be \[1, 3, H, W\] with H=8, W=8, got \[1, 3, 8, 9\]"):
         check_shape(torch.ones(1, 3, 8, 9), "1,3,H,W", "the target", sizes)
+
+
+@pytest.mark.parametrize("kind", ["walks", "long", "wild"])
+def test_bounded_sizing_draws_what_exact_sizing_draws(kind, device):
+    """The accelerator sizing (one host read, padded boxes) against exact boxes, several frames at once.
+
+    Pictures are equal; gradients equal up to summation order (PyTorch's parallel accumulation
+    chunks by tensor length, which the padding changes).
+    """
+    generator = torch.Generator().manual_seed(11)
+    if kind == "walks":
+        points = random_strokes(2, 30, canvas=224, spread=0.05, seed=11)
+    elif kind == "long":
+        points = torch.rand(2, 6, 4, 2, generator=generator, dtype=torch.double) * 300 - 40
+    else:  # control points far apart and far outside: uneven legs, clipped boxes
+        points = torch.randn(2, 6, 4, 2, generator=generator, dtype=torch.double) * 120 + 80
+    points = points.to(device)
+    frames = [Frame((0.0, 0.0, 224.0, 149.0), (149, 224)), Frame((30.5, 40.2, 100.1, 90.7), (224, 224), line_scale=224 / 69.6)]
+    weights = [torch.rand(2, 3, *f.size, generator=generator, dtype=torch.double).to(device) for f in frames]
+    results = []
+    for bounded in (False, True):
+        p = points.clone().requires_grad_(True)
+        images = render_frames(p, 1.5, frames, bounded=bounded)
+        sum((image * w).sum() for image, w in zip(images, weights)).backward()
+        results.append((images, p.grad))
+    (exact, exact_grad), (bounded_images, bounded_grad) = results
+    for a, b in zip(exact, bounded_images):
+        assert torch.equal(a, b)
+    torch.testing.assert_close(bounded_grad, exact_grad, rtol=1e-9, atol=1e-9)
+
+
+def test_frames_render_as_they_would_alone_and_a_line_scale_sets_the_line_weight():
+    points = random_strokes(2, 12, canvas=60, seed=12)
+    frames = [Frame((0.0, 0.0, 60.0, 40.0), (40, 60)), Frame((0.0, 0.0, 60.0, 40.0), (60, 60), line_scale=1.0)]
+    together = render_frames(points, 1.0, frames)
+    for frame, image in zip(frames, together):
+        assert torch.equal(image, render_frames(points, 1.0, [frame])[0])
+    # A horizontal line squashed into a square frame stays 2 px thick with line_scale 1 (not 2·sqrt(1.5)).
+    line = torch.tensor([[[[5.0, 20.0], [20.0, 20.0], [40.0, 20.0], [55.0, 20.0]]]], dtype=torch.double)
+    squashed = render_frames(line, 1.0, frames[1:])[0][0, 0]
+    assert float((1 - squashed[:, 30]).sum()) == pytest.approx(2.0, abs=0.05)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from mross_server.engine.losses.clip import clip_input
+from mross_server.engine.losses.clip import clip_normalize, input_size
 from mross_server.engine.models.hed_h5 import load_hed
 from mross_server.engine.models.locations import hed_weights_path
-from mross_server.engine.saliency.clip_attention import clip_saliency, sample_salient_points, vit_attention
+from mross_server.engine.saliency.clip_attention import clip_saliency, salient_starts, sample_salient_points, vit_attention
 from tests.tiny_models import tiny_clip, write_tiny_hed_h5
 
 
@@ -18,17 +19,33 @@ def vit():
 
 
 def test_replayed_vit_blocks_match_open_clip_and_keep_attention(vit):
-    images = clip_input(torch.rand(2, 3, 50, 70), vit.image_size)
+    size = input_size(vit)
+    images = clip_normalize(torch.rand(2, 3, *size), size)
     tokens, attention = vit_attention(vit, images)
     torch.testing.assert_close(vit.ln_post(tokens[:, 0]) @ vit.proj, vit(images), rtol=1e-4, atol=1e-5)
     assert attention.shape == (2, 2, 17, 17), "2 blocks, batch 2, class token + 4x4 patches"
     torch.testing.assert_close(attention.sum(-1), torch.ones(2, 2, 17))
 
 
-def test_saliency_covers_the_image_and_spans_zero_to_one(vit):
-    saliency = clip_saliency(vit, torch.rand(1, 3, 45, 61))
-    assert saliency.shape == (45, 61)
+def test_saliency_is_at_clips_size_spans_zero_to_one_and_lines_are_the_dark_edges(vit):
+    image = torch.ones(1, 3, 45, 61)
+    image[..., 10:35, 15:45] = 0.2  # a dark block: XDoG lines run along its inside edge
+    saliency, lines = clip_saliency(vit, image)
+    size = input_size(vit)
+    assert saliency.shape == size and lines.shape == size and lines.dtype == torch.bool
     assert saliency.min() == 0 and saliency.max() == 1
+    ys, xs = torch.nonzero(lines, as_tuple=True)
+    assert len(ys) > 0 and bool(lines[32, 2]) is False, "flat paper has no lines"
+    assert (ys >= 10).all() and (ys <= 52).all() and (xs >= 12).all() and (xs <= 50).all()
+
+
+def test_salient_starts_land_in_the_photos_pixels(vit):
+    image = torch.ones(1, 3, 45, 61)
+    image[..., 10:35, 15:45] = 0.2
+    starts = salient_starts(vit, image, 12, torch.Generator().manual_seed(0))
+    assert starts.shape == (12, 2)
+    assert (starts[:, 0] >= 0).all() and (starts[:, 0] <= 61).all() and (starts[:, 1] >= 0).all() and (starts[:, 1] <= 45).all()
+    assert np.array_equal(starts, salient_starts(vit, image, 12, torch.Generator().manual_seed(0)))
 
 
 def test_point_sampling_is_seeded_distinct_and_prefers_salient_edges():

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import numpy as np
+import open_clip
 import torch
 from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 
@@ -31,9 +33,20 @@ _VGG_BLOCK_CONVS = (2, 2, 3, 3, 3)
 
 def tiny_clip(name: str, seed: int = 0) -> CLIP:
     """A random CLIP whose image tower has the class of OpenAI's `name` ("RN101" or "ViT-B-32")."""
+    return _randomized(lambda: CLIP(embed_dim=32, vision_cfg=_VISION[name], text_cfg=_TEXT, quick_gelu=True), seed)
+
+
+def full_size_clip(name: str, seed: int = 0) -> CLIP:
+    """A random CLIP with the full architecture of OpenAI's `name`, for timing (benchmarks/gpu.py)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no pretrained weights loaded": that is the point
+        return _randomized(lambda: open_clip.create_model(name, pretrained=None), seed)
+
+
+def _randomized(build: Callable[[], CLIP], seed: int) -> CLIP:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = CLIP(embed_dim=32, vision_cfg=_VISION[name], text_cfg=_TEXT, quick_gelu=True)
+        model = build()
         # open_clip zero-initializes each bottleneck's last BatchNorm; random values make every branch count.
         for param_name, param in model.named_parameters():
             if param_name.endswith("bn3.weight"):

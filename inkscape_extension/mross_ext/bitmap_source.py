@@ -57,13 +57,18 @@ def _resolve_linked_file(href: str, link: ImageLink) -> str:
     if parsed.scheme and len(parsed.scheme) > 1:
         raise ExtensionError(f"the selected image links to a {parsed.scheme}: address; embed it or link a local file")
     path = os.path.expanduser(unquote(href))
-    if os.path.isabs(path):
-        return path
-    for candidate in _relative_candidates(path, link):
-        if os.path.isfile(candidate):
+    candidates = [path] if os.path.isabs(path) else _relative_candidates(path, link)
+    for candidate in candidates:
+        if os.path.exists(candidate):
             return candidate
     if not link.document_path:
-        raise ExtensionError(f"the image links to '{path}' relative to an unsaved document; save the document first")
+        # Inkscape rewrites a relative link of a never-saved document against wherever the document
+        # came from (for a new one, its templates folder), so the path it hands over means nothing.
+        raise ExtensionError(
+            f"the image links to '{os.path.basename(path)}' relative to a document that was never saved; save the document first"
+        )
+    if os.path.isabs(path):
+        return path
     raise ExtensionError(f"the linked image file '{path}' was not found next to the document")
 
 

@@ -1,19 +1,17 @@
-"""The problems the extension reports to the user, each as one sentence for Inkscape's dialog."""
+"""The problems the extension reports to the user, each as one sentence."""
 
 from __future__ import annotations
 
-from mross_shared.errors import JobCancelled, JobFailed, MrossError, NotAuthorised
+from mross_shared.errors import JobFailed, MrossError, NotAuthorised
 
 
 class ExtensionError(Exception):
-    """A problem the user can fix; its message is one sentence, shown in Inkscape's dialog as is."""
+    """A problem the user can fix; its message is one sentence, shown to the user as is."""
 
 
 def explain_client_error(err: MrossError, autostart: bool) -> str:
-    """One sentence (without the final full stop) for an error the sketch client raised."""
+    """One sentence (without the final full stop) for an error the sketch client raised (not a cancel)."""
     detail = str(err).rstrip(".")
-    if isinstance(err, JobCancelled):
-        return "the sketch was cancelled, so the document is unchanged"
     if isinstance(err, JobFailed):
         return f"the sketch server could not finish the job: {detail}"
     if isinstance(err, NotAuthorised):

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 Box = tuple[float, float, float, float]
@@ -52,15 +51,21 @@ def view_size(box: Box, long_side: int) -> tuple[int, int]:
     return max(1, round(height * factor)), max(1, round(width * factor))
 
 
-def photo_view(photo: Tensor, box: Box, size: tuple[int, int]) -> Tensor:
-    """Crop box (photo pixels, integers) out of photo [1, 3, H, W] and resize it to size (h, w), antialiased."""
-    x0, y0, x1, y1 = (round(v) for v in box)
-    crop = photo[:, :, y0:y1, x0:x1]
-    return F.interpolate(crop, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
+def working_scale(boxes: list[Box], long_side: int) -> float:
+    """How much of the photo's resolution a job needs: the smallest scale (at most 1, full size) at
+    which each box (photo pixels) still spans `long_side` pixels on its long side.
+
+    Every view the engine takes of a region (the whole photo or an ROI) is at most
+    max(preset.resolution, preset.analysis_size) pixels on its long side, so at this scale each
+    view is still a reduction of real photo pixels: a 7,900-pixel photo without ROIs needs 512
+    pixels (quality preset), one with a 500-pixel ROI needs all of them.
+    """
+    needed = max(long_side / max(box[2] - box[0], box[3] - box[1], 1e-9) for box in boxes)
+    return min(1.0, needed)
 
 
 def view_to_canvas(box: Box, size: tuple[int, int], canvas: Canvas) -> np.ndarray:
-    """Affine [2, 3] taking pixel coordinates of a `photo_view(box, size)` to canvas units."""
+    """Affine [2, 3] taking pixel coordinates of a view of `box` (photo pixels) at `size` to canvas units."""
     height, width = size
     sx = (box[2] - box[0]) / width / canvas.scale
     sy = (box[3] - box[1]) / height / canvas.scale

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from mross_server.engine.boundaries import canny_boundaries, hed_boundaries, hed_maps
-from mross_server.engine.canvas import Box, Canvas, photo_view, to_tensor, view_size, view_to_canvas
+from mross_server.engine.canvas import Box, Canvas, view_size, view_to_canvas
 from mross_server.engine.contours import EdgeAnalysis, analyse_boundaries
 from mross_server.engine.models.hed import HedEdges
+from mross_server.io.photo import Photo
 from mross_shared.messages import RoiBox
 
 # Contours are cut into pieces of at most this share of the analysed view's long side: long enough
@@ -58,17 +59,17 @@ def stub_length(width: int, height: int) -> float:
     return STUB_FRACTION * float(np.hypot(width, height))
 
 
-def analyse_regions(photo: np.ndarray, rois: Sequence[RoiBox], analysis_size: int, hed: HedEdges | None) -> list[Region]:
+def analyse_regions(photo: Photo, rois: Sequence[RoiBox], analysis_size: int, hed: HedEdges | None) -> list[Region]:
     """The whole photo's region, then one per ROI, each analysed at `analysis_size` px on its long side.
 
-    `photo` is [H, W, 3] in [0, 1]. HED gives the boundaries when its weights are loaded (one
+    HED gives the boundaries when its weights are loaded (one
     forward pass, on the whole photo), Canny on each view otherwise. Contours shorter than a stub
     (at photo scale) are dropped.
     """
-    height, width = photo.shape[:2]
+    width, height = photo.width, photo.height
     whole_box: Box = (0.0, 0.0, float(width), float(height))
     boxes = [(None, whole_box), *((roi, roi.box) for roi in rois)]
-    views = [_view(photo, box, analysis_size) for _, box in boxes]
+    views = [photo.view(box, view_size(box, analysis_size)).astype(np.float64) for _, box in boxes]
     maps = hed_maps(hed, views[0]) if hed is not None else None
     regions = []
     for (roi, box), view in zip(boxes, views):
@@ -79,13 +80,6 @@ def analyse_regions(photo: np.ndarray, rois: Sequence[RoiBox], analysis_size: in
         piece_length = max(PIECE_FRACTION * analysis_size, 2 * min_length)
         regions.append(Region(roi, box, view, analyse_boundaries(boundaries, piece_length, min_length)))
     return regions
-
-
-def _view(photo: np.ndarray, box: Box, analysis_size: int) -> np.ndarray:
-    """The box (photo pixels) of photo [H, W, 3] at analysis size, [h, w, 3] float64."""
-    crop = photo_view(to_tensor(photo, torch.device("cpu")), box, view_size(box, analysis_size))
-    view: np.ndarray = crop[0].permute(1, 2, 0).numpy().astype(np.float64)
-    return view
 
 
 def _crop_maps(maps: np.ndarray, box: Box, whole: Box, size: tuple[int, int]) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from PIL import Image, ImageColor
 
 from mross_server.engine.renderer import render
+from mross_server.io.files import write_atomically
 from mross_server.io.svg import StrokeLayer
 
 
@@ -30,5 +32,7 @@ def rasterize_layers(layers: list[StrokeLayer], width: int, height: int, long_si
 
 
 def save_png(pixels: np.ndarray, path: Path) -> None:
-    """Write an [h, w, 3] uint8 image as PNG."""
-    Image.fromarray(pixels).save(path)
+    """Write an [h, w, 3] uint8 image as PNG (whatever the file name says), whole or not at all (OSError)."""
+    encoded = io.BytesIO()
+    Image.fromarray(pixels).save(encoded, format="PNG")
+    write_atomically(path, encoded.getvalue())

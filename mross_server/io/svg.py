@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
+from mross_server.io.files import write_atomically
 from mross_server.job import RoundResult
 from mross_shared.layers import layer_label, layer_stroke_indices, layer_visible
 
@@ -89,8 +90,8 @@ def to_svg(layers: list[StrokeLayer], width: int, height: int) -> bytes:
 
 
 def write_svg(path: Path, layers: list[StrokeLayer], width: int, height: int) -> None:
-    """Write `to_svg(...)` to a file."""
-    Path(path).write_bytes(to_svg(layers, width, height))
+    """Write `to_svg(...)` to a file, whole or not at all (OSError)."""
+    write_atomically(path, to_svg(layers, width, height))
 
 
 def read_svg(path: Path) -> tuple[int, int, list[StrokeLayer]]:

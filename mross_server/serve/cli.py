@@ -1,8 +1,9 @@
 """`mross-server`: the long-lived sketch server that the Inkscape extension and `mross sketch --server` use.
 
-    mross-server [run] [--port N] [--idle-exit SECONDS] [--device auto|cpu|cuda] ...
+    mross-server [run] [--port N] [--idle-exit SECONDS] [--device auto|cpu|cuda] [--log-file PATH] ...
     mross-server run --ray HOST:PORT [--workers N] [--worker-cpus N] ...
     mross-server keygen [DIR] [--name NAME]
+    mross-server fetch-weights [--dir DIR] [--base-url URL]
 
 `run` (the default) loads the loss networks once, listens on 127.0.0.1 (a free port unless `--port`),
 writes the connection file (endpoint, HMAC key, CURVE server key; mode 0600) and removes it on exit,
@@ -10,6 +11,11 @@ SIGTERM and SIGINT included. Listening on any other address needs CurveZMQ: `--c
 (the server's key pair) and `--allow DIR` (public keys of the clients let in). With `--ray` the
 server runs no engine itself: it joins a Ray cluster and runs each job on a pool of Ray actors
 (docs/scale-out.md); that needs the `cluster` extra, and nothing of Ray is imported without it.
+`--log-file` logs to a file that is rotated at LOG_FILE_BYTES and keeps LOG_FILE_BACKUPS old copies,
+so a long-lived server's log stays bounded (the extension's auto-start uses it); without it, the log
+goes to stderr.
+`fetch-weights` downloads OpenAI's CLIP RN101 and ViT-B/32 checkpoints into the folder `run` loads
+them from.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import importlib.metadata
 import importlib.util
 import ipaddress
 import logging
+import logging.handlers
 import math
 import os
 import secrets
@@ -37,10 +44,13 @@ from mross_server.serve.curve import CurveKeys, CurveSetupError, load_server_key
 from mross_server.serve.dispatch import Dispatcher
 from mross_server.serve.server import ServerConfig, SketchServer
 from mross_shared import connection
-from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, Limits
+from mross_shared.messages import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_JOB_COST, Limits
 
 EXIT_USAGE = 2
-COMMANDS = ("run", "keygen")
+LOG_FILE_BYTES = 2 * 2**20
+LOG_FILE_BACKUPS = 2
+LOG_FORMAT = "%(asctime)s mross-server %(levelname)s: %(message)s"
+COMMANDS = ("run", "keygen", "fetch-weights")
 log = logging.getLogger("mross-server")
 
 
@@ -54,12 +64,25 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv.insert(0, "run")
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s mross-server %(levelname)s: %(message)s")
     try:
+        _configure_logging(getattr(args, "log_file", None))
         return int(args.command(args))
     except SetupError as error:
         print(f"mross-server: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _configure_logging(log_file: Path | None) -> None:
+    """Log to stderr, or to `log_file` rotated at LOG_FILE_BYTES; Python warnings go the same way."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handlers = [logging.handlers.RotatingFileHandler(log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8")]
+        except OSError as error:
+            raise SetupError(f"cannot write the log file {log_file}: {error.strerror or error}") from None
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
+    logging.captureWarnings(True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow", type=Path, metavar="DIR", help="directory of authorised client public keys (*.key)")
     run.add_argument("--max-queue", type=_positive(int), default=32, help="jobs that may wait at once (default 32)")
     run.add_argument(
+        "--max-job-cost", type=_positive(int), default=DEFAULT_MAX_JOB_COST, metavar="STROKE_STEPS",
+        help=f"largest job admitted, in estimated stroke-steps (default {DEFAULT_MAX_JOB_COST:,}; see docs/limits.md)",
+    )
+    run.add_argument("--log-file", type=Path, metavar="PATH", help=f"log to this file, rotated at {LOG_FILE_BYTES // 2**20} MiB (default: stderr)")
+    run.add_argument(
         "--max-image-pixels", type=_positive(int, PILLOW_HARD_LIMIT), default=DEFAULT_MAX_IMAGE_PIXELS,
         help=f"largest photo accepted, width × height (default {DEFAULT_MAX_IMAGE_PIXELS:,}; at most {PILLOW_HARD_LIMIT:,})",
     )
@@ -98,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     keygen.set_defaults(command=_keygen)
     keygen.add_argument("directory", type=Path, nargs="?", default=connection.config_dir(), help=f"where to write the pair (default {connection.config_dir()})")
     keygen.add_argument("--name", default=connection.CLIENT_KEY_NAME, help="file name stem: 'client' (default) or 'server'")
+
+    fetch = commands.add_parser("fetch-weights", help="download OpenAI's CLIP RN101 and ViT-B/32 checkpoints (about 640 MB), verified")
+    fetch.set_defaults(command=_fetch_weights)
+    fetch.add_argument("--dir", type=Path, help="where to put them (default: $MROSS_CLIP_DIR, else ~/.cache/mross/clip, where `run` looks)")
+    fetch.add_argument("--base-url", help="fetch from this mirror of OpenAI's layout <URL>/<sha256>/<name>.pt (default: $MROSS_CLIP_BASE_URL, else OpenAI's)")
     return parser
 
 
@@ -130,6 +163,21 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fetch_weights(args: argparse.Namespace) -> int:
+    # Standard library only: no torch import, so this answers in a moment when the files are there.
+    from mross_server.engine.models.clip_download import fetch_clip_weights
+    from mross_server.engine.models.locations import WeightsError
+
+    try:
+        fetched = fetch_clip_weights(dest_dir=args.dir, base=args.base_url)
+    except WeightsError as error:
+        print(f"mross-server: {error}", file=sys.stderr)
+        return 1
+    for item in fetched:
+        print(f"{item.path} ({'downloaded and verified' if item.downloaded else 'already there, verified'})")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     curve = _curve_keys(args)
     path = args.connection_file or connection.default_path()
@@ -145,7 +193,7 @@ def _run(args: argparse.Namespace) -> int:
     config = ServerConfig(
         endpoint=f"tcp://{_bracketed(args.host)}:{args.port or '*'}",
         key=key,
-        limits=Limits(max_image_pixels=args.max_image_pixels),
+        limits=_limits(args),
         server_version=_version(),
         client_timeout_s=args.client_timeout,
         idle_exit_s=args.idle_exit,
@@ -178,6 +226,11 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _limits(args: argparse.Namespace) -> Limits:
+    """What this server admits; its engines (local or in the Ray pool) apply the same limits."""
+    return Limits(max_image_pixels=args.max_image_pixels, max_job_cost=args.max_job_cost)
+
+
 def _local_engine(args: argparse.Namespace) -> tuple[Dispatcher, str]:
     """A single engine in this process, and a description for the log."""
     # Imported here so `mross-server keygen` and refusals answer without loading torch (seconds).
@@ -186,7 +239,7 @@ def _local_engine(args: argparse.Namespace) -> tuple[Dispatcher, str]:
     from mross_server.serve.runner import JobRunner
 
     try:
-        engine = SketchEngine(device=args.device, clip_weights=args.clip_weights, max_image_pixels=args.max_image_pixels)
+        engine = SketchEngine(device=args.device, clip_weights=args.clip_weights, limits=_limits(args))
     except (SketchInputError, WeightsError) as error:
         raise SetupError(str(error)) from None
     return JobRunner(engine), f"device {engine.device}, backbones {', '.join(engine.backbones) or 'none'}"
@@ -212,7 +265,7 @@ def _ray_pool(args: argparse.Namespace) -> tuple[Dispatcher, str]:
         device=args.device,
         worker_cpus=args.worker_cpus or 1.0,
         clip_weights=str(args.clip_weights) if args.clip_weights else None,
-        max_image_pixels=args.max_image_pixels,
+        limits=_limits(args),
         prefix=f"{socket.gethostname()}-{os.getpid()}",
     )
     log.info("joining the Ray cluster at %s and warming the workers' engines", args.ray)

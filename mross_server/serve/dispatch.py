@@ -17,8 +17,9 @@ from typing import Protocol
 
 import zmq
 
+from mross_server.engine.cost import JobTooLarge, check_job_cost
 from mross_server.io.photo import PhotoTooLarge, UnreadablePhoto, check_photo_size, photo_size
-from mross_server.job import SketchParams
+from mross_server.job import SketchInputError, SketchParams, StartingStrokes
 from mross_server.serve.wire import sketch_inputs
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import JobState, Limits, RoiBox, ServerMessage, Submit, WorkerInfo
@@ -29,14 +30,18 @@ FINAL_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 @dataclass(frozen=True)
 class Job:
-    """One accepted job, ready for the pipeline. `submitted_at` is time.monotonic() at acceptance."""
+    """One accepted job, ready for the pipeline. `submitted_at` is time.monotonic() at acceptance;
+    `start` is the sketch it continues, `preview` whether its client wants the strokes as they stand."""
 
     job_id: str
     image: bytes
     rois: tuple[RoiBox, ...]
     params: SketchParams
     submitted_at: float
+    start: StartingStrokes | None = None
+    preview: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
+    finish: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,9 @@ class Dispatcher(Protocol):
     def cancel(self, job: Job) -> None:
         """Stop a job: a waiting one never starts, a running one stops within an iteration."""
 
+    def finish(self, job: Job) -> None:
+        """Stop and keep: a running job ends within an iteration, delivering the round under way as its last."""
+
     def workers(self) -> tuple[WorkerInfo, ...]:
         """The engines that run jobs, as `hello` reports them."""
 
@@ -108,14 +116,21 @@ def prepare_job(submit: Submit, limits: Limits, now: float) -> Job:
     """Check a submitted job against the server's limits and turn it into a Job.
 
     Raises:
-        ProtocolError: `limit_exceeded`, `bad_image` or `image_too_large`.
+        ProtocolError: `limit_exceeded` (counts or estimated cost), `bad_input` (an unknown preset),
+            `bad_image` or `image_too_large`.
     """
     limits.check_submit(submit)
+    try:
+        check_job_cost(submit.params.keeping(len(submit.strokes)), len(submit.rois), limits.max_job_cost)
+    except JobTooLarge as error:
+        raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, str(error)) from None
+    except SketchInputError as error:
+        raise ProtocolError(ErrorCode.BAD_INPUT, str(error)) from None
     try:
         check_photo_size(*photo_size(submit.image), limits.max_image_pixels)
     except PhotoTooLarge as error:
         raise ProtocolError(ErrorCode.IMAGE_TOO_LARGE, str(error)) from None
     except UnreadablePhoto:
         raise ProtocolError(ErrorCode.BAD_IMAGE, "the image is not a format the server can read (PNG, JPEG, WebP, …)") from None
-    rois, params = sketch_inputs(submit)
-    return Job(submit.job_id, submit.image, tuple(rois), params, now)
+    rois, params, start = sketch_inputs(submit)
+    return Job(submit.job_id, submit.image, tuple(rois), params, now, start, submit.preview)

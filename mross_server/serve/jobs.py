@@ -1,6 +1,6 @@
 """The server's book of jobs: active ones (queued or running) in submission order, and recent outcomes.
 
-Owned by the I/O thread alone; the workers only ever see a Job's cancel Event (set by the dispatcher).
+Owned by the I/O thread alone; the workers only ever see a Job's cancel and finish Events (set by the dispatcher).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Running jobs on an engine: `run_job` runs one and reports it as WorkerEvents; `JobRunner` is the
 dispatcher of a single-engine server, one thread running jobs in order on the warm engine.
 
-Cancelling is the job's threading.Event, which the pipeline polls every iteration. `run_job` also
-serves the Ray pool's actors (`cluster/worker.py`), so a job reports the same events wherever it runs.
+Cancelling, and finishing early ("stop and keep"), are the job's threading.Events, which the pipeline
+polls every iteration. A job that asked for previews gets its strokes at most once every
+PREVIEW_INTERVAL_S. `run_job` also serves the Ray pool's actors (`cluster/worker.py`), so a job reports
+the same events wherever it runs.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from typing import Protocol
 
 import zmq
 
-from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult
+from mross_server.job import Progress, RoundResult, SketchCancelled, SketchInputError, SketchParams, SketchResult, StartingStrokes
 from mross_server.serve.dispatch import Job, WorkerEvent, event_outlet
-from mross_server.serve.wire import done_message, progress_update, round_update
+from mross_server.serve.wire import done_message, preview_update, progress_update, round_update
 from mross_shared.errors import ErrorCode
 from mross_shared.messages import Error, JobState, RoiBox, WorkerInfo
 
 log = logging.getLogger(__name__)
+
+#: Shortest time between two `preview` messages of a job.
+PREVIEW_INTERVAL_S = 1.0
 
 
 class Engine(Protocol):
@@ -45,6 +50,8 @@ class Engine(Protocol):
         on_progress: Callable[[Progress], None],
         on_round: Callable[[RoundResult], None],
         cancelled: Callable[[], bool],
+        finish: Callable[[], bool],
+        start: StartingStrokes | None,
     ) -> SketchResult:
         """Run one job; see SketchEngine.sketch."""
 
@@ -57,11 +64,16 @@ def run_job(engine: Engine, job: Job, report: Callable[[WorkerEvent], None]) -> 
     started = time.monotonic()
     # Iterations finished after the cancel request; the log shows the pipeline stopped within one.
     late = 0
+    last_preview = -PREVIEW_INTERVAL_S
 
     def on_progress(progress: Progress) -> None:
-        nonlocal late
+        nonlocal late, last_preview
         late += job.cancel.is_set()
-        report(WorkerEvent(job_id, progress_update(job_id, progress, time.monotonic() - job.submitted_at)))
+        now = time.monotonic()
+        report(WorkerEvent(job_id, progress_update(job_id, progress, now - job.submitted_at)))
+        if job.preview and now - last_preview >= PREVIEW_INTERVAL_S and (preview := preview_update(job_id, progress)):
+            last_preview = now
+            report(WorkerEvent(job_id, preview))
 
     try:
         result = engine.sketch(
@@ -71,6 +83,8 @@ def run_job(engine: Engine, job: Job, report: Callable[[WorkerEvent], None]) -> 
             on_progress=on_progress,
             on_round=lambda result: report(WorkerEvent(job_id, round_update(job_id, result))),
             cancelled=job.cancel.is_set,
+            finish=job.finish.is_set,
+            start=job.start,
         )
     except SketchCancelled:
         log.info("job %s stopped: %d iteration(s) finished after the cancel request", job_id, late)
@@ -113,6 +127,10 @@ class JobRunner:
     def cancel(self, job: Job) -> None:
         """Set the job's cancel event: the worker skips it, or the pipeline stops within an iteration."""
         job.cancel.set()
+
+    def finish(self, job: Job) -> None:
+        """Set the job's finish event: the pipeline delivers the round under way within an iteration."""
+        job.finish.set()
 
     def workers(self) -> tuple[WorkerInfo, ...]:
         """This server's one engine."""

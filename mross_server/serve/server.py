@@ -1,12 +1,14 @@
 """The sketch server's I/O thread: one ROUTER socket, answering at once while the workers compute.
 
-The I/O thread owns the socket and the job table. It answers `hello`, `status`, `cancel` and `ping`
-immediately, hands `submit`s to its Dispatcher (one local engine, or a pool of Ray actors), forwards
-the workers' progress, rounds and results to the job's client as soon as they arrive, sends a
+The I/O thread owns the socket and the job table. It answers `hello`, `status`, `cancel`, `finish` and
+`ping` immediately, hands `submit`s to its Dispatcher (one local engine, or a pool of Ray actors), forwards
+the workers' progress, previews, rounds and results to the job's client as soon as they arrive, sends a
 heartbeat `progress` per job at least every half second, tells a client at once when its job waits
 again because its worker died, and cancels the job of a client that vanished (a send fails with
-EHOSTUNREACH thanks to ROUTER_MANDATORY, or no message from it for `client_timeout_s`). Every rejected message gets
-one log line and an `error` reply, never a traceback; a rejected CURVE key gets one log line.
+EHOSTUNREACH thanks to ROUTER_MANDATORY, or no message from it for `client_timeout_s`). Every
+rejected message gets an `error` reply, never a traceback, and a rejected CURVE key is noted; both
+are logged one line each, at most `log_burst` lines per `log_window_s` seconds and then one summary
+line per window, so a flood of junk cannot flood the log.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from zmq.utils.monitor import recv_monitor_message
 from mross_server.serve.curve import CurveKeys, secure
 from mross_server.serve.dispatch import FINAL_STATES, Dispatcher, WorkerEvent, prepare_job
 from mross_server.serve.jobs import JobRecord, JobTable
+from mross_server.serve.log_limit import RateLimitedLog
 from mross_shared.errors import ErrorCode, ProtocolError
 from mross_shared.messages import (
     CLIENT_MESSAGES,
     Accepted,
     Cancel,
     Error,
+    Finish,
     Hello,
     HelloRequest,
     JobState,
@@ -70,6 +74,8 @@ class ServerConfig:
     idle_exit_s: float | None = None
     max_queue: int = 32
     curve: CurveKeys | None = None
+    log_burst: int = 20
+    log_window_s: float = 10.0
 
 
 class SketchServer:
@@ -97,11 +103,13 @@ class SketchServer:
         self._wake.bind(self._wake_endpoint)
         self._codec = Codec(config.key, CLIENT_MESSAGES, config.limits)
         self._jobs = JobTable()
+        self._warnings = RateLimitedLog(log, config.log_burst, config.log_window_s)
         self._last_activity = time.monotonic()
         self._handlers: dict[type, Callable[[bytes, Envelope[Any]], None]] = {
             HelloRequest: self._on_hello,
             Submit: self._on_submit,
             Cancel: self._on_cancel,
+            Finish: self._on_finish,
             StatusRequest: self._on_status,
             Ping: self._on_ping,
         }
@@ -120,7 +128,8 @@ class SketchServer:
                 self._read_worker_events()
             if self._auth_failures in ready:
                 recv_monitor_message(self._auth_failures)
-                log.warning("rejected a client's CurveZMQ key: it is not in the --allow directory")
+                self._warnings.warning("curve_key", "rejected a client's CurveZMQ key: it is not in the --allow directory")
+            self._warnings.flush()
             now = time.monotonic()
             self._send_heartbeats(now)
             self._cancel_silent_clients(now)
@@ -135,6 +144,7 @@ class SketchServer:
             job_id = record.job.job_id
             self._send_to_job(record, Error(ErrorCode.SERVER_STOPPING, f"the MROSS server is shutting down; job {job_id} did not finish", job_id))
         self._dispatcher.stop(timeout_s=5.0)
+        self._warnings.close()
         if self._authenticator is not None:
             self._authenticator.stop()
         self._router.disable_monitor()
@@ -169,7 +179,7 @@ class SketchServer:
             self._reject(peer, error, envelope.header.msg_id, getattr(envelope.message, "job_id", None))
 
     def _reject(self, peer: bytes, error: ProtocolError, parent_id: str | None, job_id: str | None) -> None:
-        log.warning("rejected a message from client %s: %s: %s", _label(peer), error.code.value, error)
+        self._warnings.warning(error.code.value, "rejected a message from client %s: %s: %s", _label(peer), error.code.value, error)
         self._send(peer, Error(error.code, str(error), job_id), parent_id)
 
     def _on_hello(self, peer: bytes, envelope: Envelope[HelloRequest]) -> None:
@@ -199,14 +209,20 @@ class SketchServer:
         self._send(peer, Accepted(job.job_id, position), envelope.header.msg_id)
 
     def _on_cancel(self, peer: bytes, envelope: Envelope[Cancel]) -> None:
-        job_id = envelope.message.job_id
+        self._on_stop_request(peer, envelope.message.job_id, envelope.header.msg_id, "cancel", lambda record: self._cancel(record, notify=True))
+
+    def _on_finish(self, peer: bytes, envelope: Envelope[Finish]) -> None:
+        self._on_stop_request(peer, envelope.message.job_id, envelope.header.msg_id, "finish", self._finish_early)
+
+    def _on_stop_request(self, peer: bytes, job_id: str, msg_id: str, what: str, stop: Callable[[JobRecord], None]) -> None:
+        """Apply `stop` to an active job and answer with its status; unknown jobs are an error."""
         record = self._jobs.get(job_id)
         if record is None and not self._jobs.known(job_id):
             raise ProtocolError(ErrorCode.UNKNOWN_JOB, f"this server does not know job {job_id}")
         if record is not None:
-            log.info("job %s: cancel requested by client %s", job_id, _label(peer))
-            self._cancel(record, notify=True)
-        self._send(peer, self._status(job_id), envelope.header.msg_id)
+            log.info("job %s: %s requested by client %s", job_id, what, _label(peer))
+            stop(record)
+        self._send(peer, self._status(job_id), msg_id)
 
     def _on_status(self, peer: bytes, envelope: Envelope[StatusRequest]) -> None:
         self._send(peer, self._status(envelope.message.job_id), envelope.header.msg_id)
@@ -303,6 +319,13 @@ class SketchServer:
 
     # ---- sending and cancelling -----------------------------------------------------------------
 
+    def _finish_early(self, record: JobRecord) -> None:
+        """Stop and keep: a running job delivers what it has; a queued one has nothing yet, so it is cancelled."""
+        if record.state is JobState.QUEUED:
+            self._cancel(record, notify=True)
+        elif record.state is JobState.RUNNING:
+            self._dispatcher.finish(record.job)
+
     def _cancel(self, record: JobRecord, notify: bool) -> None:
         """Stop a job: a queued one ends now (with an `error cancelled` if `notify`), a running one within an iteration."""
         self._dispatcher.cancel(record.job)
@@ -318,7 +341,7 @@ class SketchServer:
         try:
             self._router.send_multipart([peer, *frames], zmq.NOBLOCK)
         except zmq.Again:
-            log.warning("client %s is not reading its messages; dropped a %s message", _label(peer), message.msg_type)
+            self._warnings.warning("not_reading", "client %s is not reading its messages; dropped a %s message", _label(peer), message.msg_type)
         except zmq.ZMQError as error:
             if error.errno != zmq.EHOSTUNREACH:
                 raise

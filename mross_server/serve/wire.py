@@ -1,7 +1,7 @@
 """Between the pipeline's job objects (mross_server.job) and the wire messages (mross_shared.messages).
 
-Server side: a `submit` becomes the pipeline's ROIs and SketchParams; Progress, RoundResult and
-SketchResult become `progress`, `round` and `done` messages. Client side (the `mross sketch --server`
+Server side: a `submit` becomes the pipeline's ROIs, SketchParams and the strokes of a sketch it
+continues; Progress, RoundResult and SketchResult become `progress`, `preview`, `round` and `done` messages. Client side (the `mross sketch --server`
 CLI): `round` and `done` messages become RoundResult / SketchResult again, control points parsed back
 from the `d` strings, so the CLI writes the same layered SVG as a local run.
 """
@@ -13,14 +13,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mross_server.io.svg import parse_path_data, path_data
-from mross_server.job import Progress, RoundResult, SketchParams, SketchResult
-from mross_shared.messages import Done, JobState, ProgressUpdate, RoiBox, RoundUpdate, StrokePath, Submit
+from mross_server.io.svg import path_data
+from mross_server.job import Progress, RoundResult, SketchParams, SketchResult, StartingStrokes
+from mross_shared.messages import Done, JobState, PreviewUpdate, ProgressUpdate, RoiBox, RoundUpdate, StrokePath, Submit
 
 
-def sketch_inputs(submit: Submit) -> tuple[list[RoiBox], SketchParams]:
-    """The pipeline's ROIs and parameters for a submitted job."""
-    return list(submit.rois), submit.params
+def sketch_inputs(submit: Submit) -> tuple[list[RoiBox], SketchParams, StartingStrokes | None]:
+    """The pipeline's ROIs and parameters for a submitted job, and the sketch it continues (if any)."""
+    if not submit.strokes:
+        return list(submit.rois), submit.params, None
+    frozen = np.zeros(len(submit.strokes), dtype=bool)
+    frozen[list(submit.frozen)] = True
+    start = StartingStrokes(
+        points=_points(submit.strokes),
+        half_widths=np.array([path.width / 2.0 for path in submit.strokes]),
+        frozen=frozen,
+    )
+    return list(submit.rois), submit.params, start
 
 
 def progress_update(job_id: str, progress: Progress, elapsed_s: float) -> ProgressUpdate:
@@ -37,15 +46,20 @@ def progress_update(job_id: str, progress: Progress, elapsed_s: float) -> Progre
         best_loss=_finite(progress.best_loss),
         eta_s=_finite(progress.eta_s),
         elapsed_s=elapsed_s,
+        method=progress.method,
     )
+
+
+def preview_update(job_id: str, progress: Progress) -> PreviewUpdate | None:
+    """The strokes as they stand at a progress report, as a `preview` message; None when it carries none."""
+    if progress.strokes is None:
+        return None
+    return PreviewUpdate(job_id, progress.round, progress.rounds, progress.iteration, _paths(*progress.strokes()))
 
 
 def round_update(job_id: str, result: RoundResult) -> RoundUpdate:
     """A finished round as a `round` message: every stroke as SVG path data with its full width."""
-    paths = tuple(
-        StrokePath(d=path_data(points), width=2.0 * float(half_width))
-        for points, half_width in zip(result.points, result.half_widths, strict=True)
-    )
+    paths = _paths(result.points, result.half_widths)
     return RoundUpdate(
         job_id=job_id,
         index=result.index,
@@ -83,13 +97,14 @@ def progress(update: ProgressUpdate) -> Progress | None:
         iterations=update.iterations,
         loss=math.nan if update.loss is None else update.loss,
         best_loss=math.nan if update.best_loss is None else update.best_loss,
-        eta_s=0.0 if update.eta_s is None else update.eta_s,
+        eta_s=math.nan if update.eta_s is None else update.eta_s,
+        method=update.method,
     )
 
 
 def round_result(update: RoundUpdate) -> RoundResult:
     """A received `round` message as the pipeline's RoundResult (points [n, 4, 2], half-widths [n])."""
-    points = np.array([parse_path_data(path.d) for path in update.paths]).reshape(-1, 4, 2)
+    points = _points(update.paths)
     return RoundResult(
         index=update.index,
         rounds=update.rounds,
@@ -111,6 +126,19 @@ def sketch_result(done: Done, rounds: Sequence[RoundUpdate]) -> SketchResult:
         objective=done.objective,
         backbones=done.backbones,
         notes=done.notes,
+    )
+
+
+def _points(paths: Sequence[StrokePath]) -> np.ndarray:
+    """Control points [n, 4, 2] of strokes received as path data."""
+    return np.array([path.points for path in paths], dtype=np.float64).reshape(-1, 4, 2)
+
+
+def _paths(points: np.ndarray, half_widths: np.ndarray) -> tuple[StrokePath, ...]:
+    """Strokes [n, 4, 2] with half-widths [n] as SVG path data with full widths."""
+    return tuple(
+        StrokePath(d=path_data(stroke), width=2.0 * float(half_width))
+        for stroke, half_width in zip(points, half_widths, strict=True)
     )
 
 

@@ -2,7 +2,7 @@
 
     with SketchClient() as client:              # default connection file; or an endpoint / file path
         job_id = client.submit(png_bytes, [RoiBox(10, 20, 100, 80)], JobParams(strokes=32))
-        for event in client.events(job_id):    # ProgressUpdate, RoundUpdate ..., then Done
+        for event in client.events(job_id):    # ProgressUpdate, PreviewUpdate, RoundUpdate ..., then Done
             ...
 
 The socket, signing and decoding live in `channel.py`; this module is the job API on top: which reply
@@ -29,15 +29,18 @@ from mross_shared.messages import (
     ClientMessage,
     Done,
     Error,
+    Finish,
     Hello,
     HelloRequest,
     JobParams,
     Ping,
+    PreviewUpdate,
     ProgressUpdate,
     RoiBox,
     RoundUpdate,
     Status,
     StatusRequest,
+    StrokePath,
     Submit,
 )
 from mross_shared.protocol import Encoded, Envelope, check_frame_limits
@@ -45,7 +48,7 @@ from mross_shared.protocol import Encoded, Envelope, check_frame_limits
 #: A reply a request waits for.
 Reply = TypeVar("Reply", Hello, Accepted, Status)
 #: What `events` yields.
-JobEvent = ProgressUpdate | RoundUpdate | Done
+JobEvent = ProgressUpdate | PreviewUpdate | RoundUpdate | Done
 
 _TICK_S = 0.25
 
@@ -104,14 +107,29 @@ class SketchClient:
         """Close the connection at once, discarding anything unsent."""
         self._channel.close()
 
-    def submit(self, image: bytes, rois: Sequence[RoiBox] = (), params: JobParams | None = None, job_id: str | None = None) -> str:
+    def submit(
+        self,
+        image: bytes,
+        rois: Sequence[RoiBox] = (),
+        params: JobParams | None = None,
+        job_id: str | None = None,
+        *,
+        strokes: Sequence[StrokePath] = (),
+        frozen: Sequence[int] = (),
+        preview: bool = False,
+    ) -> str:
         """Upload a photo (encoded PNG/JPEG/... bytes) with ROIs in its pixels; return the job id once queued.
 
+        `strokes` (photo pixels) continue a sketch, those indexed by `frozen` staying where they are;
+        `preview` asks for PreviewUpdate events with the strokes as they stand.
+
         Raises:
-            JobFailed: a malformed job id, the server's limits broken, or the server refused the job (code says why).
+            JobFailed: a malformed job id or stroke, the server's limits broken, or the server refused the job (code says why).
         """
         try:
-            message = Submit(job_id or uuid.uuid4().hex, bytes(image), tuple(rois), params or JobParams())
+            message = Submit(
+                job_id or uuid.uuid4().hex, bytes(image), tuple(rois), params or JobParams(), tuple(strokes), tuple(frozen), preview
+            )
             encoded = self._channel.encode(message)
             check_frame_limits(encoded.frames, self.server.limits)
             self.server.limits.check_submit(message)
@@ -126,12 +144,15 @@ class SketchClient:
             raise
         return message.job_id
 
-    def events(self, job_id: str, cancelled: Callable[[], bool] | None = None) -> Iterator[JobEvent]:
-        """Yield the job's ProgressUpdate and RoundUpdate events as they arrive, then its Done.
+    def events(
+        self, job_id: str, cancelled: Callable[[], bool] | None = None, finish: Callable[[], bool] | None = None
+    ) -> Iterator[JobEvent]:
+        """Yield the job's ProgressUpdate, PreviewUpdate and RoundUpdate events as they arrive, then its Done.
 
-        `cancelled` is polled about four times a second; once it returns True the job is cancelled
-        (so the caller's cancel button may live in another thread). Leaving the loop early cancels
-        the job too.
+        `cancelled` and `finish` are polled about four times a second (so the caller's buttons may
+        live in another thread): once `cancelled` returns True the job is cancelled; once `finish`
+        does, the server ends the job early, delivering the round under way as it stands. Leaving
+        the loop early cancels the job too.
 
         Raises:
             JobCancelled: the job was cancelled.
@@ -141,7 +162,7 @@ class SketchClient:
         if job_id not in self._inbox:
             raise ValueError(f"job {job_id} was not submitted through this client, or its events were already read")
         started = last_ping = time.monotonic()
-        cancel_sent = finished = False
+        cancel_sent = finish_sent = finished = False
         try:
             while True:
                 now = time.monotonic()
@@ -150,6 +171,9 @@ class SketchClient:
                 if not cancel_sent and cancelled is not None and cancelled():
                     self._channel.send(Cancel(job_id))
                     cancel_sent = True
+                if not finish_sent and finish is not None and finish():
+                    self._channel.send(Finish(job_id))
+                    finish_sent = True
                 if now - last_ping >= self._ping_interval_s:
                     self._channel.send(Ping(job_id))
                     last_ping = now
@@ -162,7 +186,7 @@ class SketchClient:
                 if isinstance(message, Error):
                     finished = True
                     raise _job_error(message, self.endpoint)
-                if isinstance(message, (ProgressUpdate, RoundUpdate, Done)):
+                if isinstance(message, (ProgressUpdate, PreviewUpdate, RoundUpdate, Done)):
                     finished = isinstance(message, Done)
                     yield message
                     if finished:

@@ -76,7 +76,13 @@ def from_json(cls: type[T], data: object, binary: dict[str, bytes] | None = None
             values[name] = _convert(declared_types[name], data[name], path)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise bad_field(f"missing field '{path}'")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ProtocolError as error:
+        # A nested object's own checks cannot know where it sits (`rois[2]`); say it unless they did.
+        if not where or f"'{where}" in str(error):
+            raise
+        raise ProtocolError(error.code, f"field '{where}': {error}") from None
 
 
 def _join(where: str, name: str) -> str:
@@ -125,7 +131,10 @@ def _convert_scalar(annotation: Any, value: object, path: str) -> Any:
         raise bad_field(f"field '{path}' must be true or false")
     if annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            # A 400-digit integer parses; no field needs more than 64 bits, and replies quote values.
+            if -(2**63) <= value < 2**63:
+                return value
+            raise bad_field(f"field '{path}' must be an integer of at most 64 bits")
         raise bad_field(f"field '{path}' must be an integer")
     if annotation is float:
         # JSON has no NaN/Infinity, but literals like 1e999 (inf) or a 400-digit integer still parse.

@@ -8,8 +8,7 @@ added, all visible, so together they form the final sketch.
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from mross_shared.messages import RoundUpdate
+from typing import Protocol, TypeVar
 
 LAYER_MODES = ("snapshot", "delta")
 
@@ -36,8 +35,17 @@ def layer_visible(mode: str, index: int, rounds: int) -> bool:
     return mode == "delta" or index == rounds
 
 
-def standing_rounds(received: Iterable[RoundUpdate]) -> tuple[RoundUpdate, ...]:
-    """A job's rounds in index order, the last one received for each index.
+class _Round(Protocol):
+    @property
+    def index(self) -> int:
+        """The round's number, 1-based."""
+
+
+R = TypeVar("R", bound=_Round)
+
+
+def standing_rounds(received: Iterable[R]) -> tuple[R, ...]:
+    """A job's rounds (`round` messages, or the CLI's RoundResults) in index order, the last one received for each index.
 
     A job whose worker died restarts at round 1 and sends its rounds again; those replace the earlier ones.
     """

@@ -30,7 +30,7 @@ class PairTerm(Protocol):
         """The term for each of the K sketches, averaged over the pairs.
 
         Shape:
-            - pairs.sketches: [P, K, 3, H, W]; pairs.targets: [P - 1, 3, H, W]
+            - pairs.sketches: [P, K, 3, H, W]; pairs.targets: [P - 1, K, 3, H, W]
             - output: [K]
         """
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from mross_server.engine.losses.augment import PairBatch
+from mross_server.engine.losses.augment import PairBatch, pair_targets
 from mross_server.engine.models.vgg16 import BLOCK_OUTPUTS, VGG16Features
 
 UNIT_NORM_EPS = 1e-10
@@ -40,20 +40,18 @@ class VggLoss:
         """Loss of each sketch averaged over the batch's pairs; differentiable w.r.t. the sketches.
 
         Shape:
-            - pairs.sketches: [P, K, 3, H, W]; pairs.targets: [P - 1, 3, H, W]
+            - pairs.sketches: [P, K, 3, H, W]; pairs.targets: [P - 1, K, 3, H, W]
             - output: [K]
         """
         if not self._plain_target:
             raise RuntimeError("VggLoss.set_target must be called before evaluating the loss.")
         sketch = self._normalized_features(pairs.sketches.flatten(0, 1), track_grad=True)
-        augmented = self._normalized_features(pairs.targets) if pairs.targets.shape[0] else {}
+        augmented = self._normalized_features(pairs.targets.flatten(0, 1)) if pairs.targets.shape[0] else {}
         total = pairs.sketches.new_zeros(pairs.count, pairs.sketches_per_pair)
         for name in self.layers:
-            target = self._plain_target[name]
-            if augmented:
-                target = torch.cat([target, augmented[name]])
+            target = pair_targets(self._plain_target[name], augmented.get(name), pairs)
             per_image = sketch[name].unflatten(0, (pairs.count, pairs.sketches_per_pair))
-            squared = (per_image - target.unsqueeze(1)).pow(2).sum(dim=2)
+            squared = (per_image - target).pow(2).sum(dim=2)
             total = total + squared.mean(dim=(-2, -1))
         return total.mean(dim=0)
 

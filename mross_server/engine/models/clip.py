@@ -18,6 +18,7 @@ from open_clip.modified_resnet import ModifiedResNet
 from open_clip.transformer import VisionTransformer
 from torch import nn
 
+from mross_server.engine.models.clip_download import fetch_clip_weights
 from mross_server.engine.models.locations import WeightsError, clip_dir
 
 #: CLIP towers we load, their class, and what the product does without them.
@@ -56,8 +57,9 @@ def load_clip(
     """Load CLIP `name` ("RN101" or "ViT-B-32") from the first place that has it.
 
     Looks in `path` (a checkpoint file, or a directory holding `<name>.pt`), then in `cache_dir`
-    (default `clip_dir()`), then, only with `allow_download`, fetches OpenAI's file into `cache_dir`.
-    Raises WeightsError when a file is found but cannot be loaded as that model.
+    (default `clip_dir()`), then, only with `allow_download`, fetches OpenAI's file into `cache_dir`
+    (verified, resumable: clip_download.py). Raises WeightsError when a file is found but cannot be
+    loaded as that model.
     """
     if name not in CLIP_MODELS:
         raise ValueError(f"unknown CLIP model {name!r}; choose one of {', '.join(CLIP_MODELS)}.")
@@ -74,19 +76,18 @@ def load_clip(
     if not allow_download:
         return LoadedBackbone(name, None, "", f"{missing}; {without}")
     try:
-        # open_clip names the downloaded file after OpenAI's URL, i.e. <name>.pt: the cache lookup above.
-        tower = _openai_tower(name, device, cache_dir=str(cache))
-    except OSError as err:
+        [fetched] = fetch_clip_weights((name,), cache)
+    except WeightsError as err:
         return LoadedBackbone(name, None, "", f"{missing} and the download failed ({err}); {without}")
-    return LoadedBackbone(name, tower, str(places[-1]), f"CLIP {name} downloaded to {places[-1]}")
+    return LoadedBackbone(name, _clip_tower(name, fetched.path, device), str(fetched.path), f"CLIP {name} downloaded to {fetched.path}")
 
 
-def _openai_tower(name_or_path: str, device: str | torch.device, cache_dir: str | None = None) -> nn.Module:
-    """The image tower of an OpenAI CLIP checkpoint (a file, or a name open_clip downloads), frozen."""
+def _openai_tower(path: str, device: str | torch.device) -> nn.Module:
+    """The image tower of an OpenAI CLIP checkpoint file, frozen."""
     with warnings.catch_warnings():
         # open_clip opens every checkpoint with torch.jit.load first, whose deprecation notice nobody can act on.
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated", category=FutureWarning)
-        model = load_openai_model(name_or_path, precision="fp32", device=device, cache_dir=cache_dir)
+        model = load_openai_model(path, precision="fp32", device=device)
     tower: nn.Module = model.visual.eval().requires_grad_(False)
     return tower
 

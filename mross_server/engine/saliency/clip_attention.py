@@ -1,13 +1,19 @@
-"""CLIPasso's optional stroke placement: CLIP ViT-B/32 class-token attention, masked by edges, sampled."""
+"""CLIPasso's stroke placement: CLIP ViT-B/32 class-token attention, masked by XDoG lines, sampled.
+
+As in CLIPasso, the photo is squashed to the tower's input size (224 x 224), attention and lines are
+computed there, and start points drawn there are mapped back to the photo.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from open_clip.transformer import VisionTransformer
 from torch import Tensor
 
-from mross_server.engine.losses.clip import clip_input
+from mross_server.engine.losses.clip import clip_normalize, input_size
+from mross_server.engine.saliency.xdog import xdog_lines
 from mross_server.engine.shapes import check_shape
 
 TEMPERATURE = 0.3
@@ -16,7 +22,7 @@ TEMPERATURE = 0.3
 def vit_attention(visual: VisionTransformer, clip_images: Tensor) -> tuple[Tensor, Tensor]:
     """Run the ViT's token stack while keeping each block's attention.
 
-    `clip_images` is [B, 3, S, S], already resized and normalized (see `clip_input`). Returns the
+    `clip_images` is [B, 3, S, S], already resized and normalized (see `clip_normalize`). Returns the
     final tokens [B, 1 + g², D] (before `ln_post`) and the head-averaged attention of every block
     [L, B, 1 + g², 1 + g²]; token 0 is the class token, the others the g x g patches row by row.
     """
@@ -37,19 +43,34 @@ def vit_attention(visual: VisionTransformer, clip_images: Tensor) -> tuple[Tenso
 
 
 @torch.no_grad()
-def clip_saliency(visual: VisionTransformer, image: Tensor) -> Tensor:
-    """Saliency [H, W] in [0, 1] of one RGB image [1, 3, H, W] in [0, 1].
+def clip_saliency(visual: VisionTransformer, image: Tensor) -> tuple[Tensor, Tensor]:
+    """Saliency and line mask [S, S] of one RGB image [1, 3, H, W] in [0, 1], squashed to the tower's size S x S.
 
-    The class token's attention to the patches, averaged over heads and all blocks, upsampled
-    bicubically from the g x g patch grid to H x W and min-max normalized.
+    Saliency is the class token's attention to the patches, averaged over heads and all blocks,
+    upsampled bicubically from the g x g patch grid and min-max normalized to [0, 1]. The mask is
+    True on the XDoG lines of the same squashed, CLIP-normalized image (CLIPasso's start mask).
     """
     check_shape(image, "1,3,H,W", "the image for saliency")
-    _, attention = vit_attention(visual, clip_input(image, visual.image_size))
+    size = input_size(visual)
+    squashed = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0.0, 1.0)
+    normalized = clip_normalize(squashed, size)
+    _, attention = vit_attention(visual, normalized)
     to_patches = attention[:, 0, 0, 1:].mean(dim=0)
     grid = round(to_patches.numel() ** 0.5)
-    upsampled = F.interpolate(to_patches.view(1, 1, grid, grid), size=image.shape[-2:], mode="bicubic")[0, 0]
+    upsampled = F.interpolate(to_patches.view(1, 1, grid, grid), size=size, mode="bicubic")[0, 0]
     low, high = upsampled.min(), upsampled.max()
-    return (upsampled - low) / (high - low).clamp_min(torch.finfo(upsampled.dtype).tiny)
+    saliency = (upsampled - low) / (high - low).clamp_min(torch.finfo(upsampled.dtype).tiny)
+    lines = xdog_lines(normalized[0].permute(1, 2, 0).cpu().numpy())
+    return saliency, torch.from_numpy(lines).to(saliency.device)
+
+
+def salient_starts(visual: VisionTransformer, image: Tensor, n: int, generator: torch.Generator) -> np.ndarray:
+    """CLIPasso's `n` start points [n, 2] (x, y) in the pixels of image [1, 3, H, W], drawn with a seeded CPU generator."""
+    saliency, lines = clip_saliency(visual, image)
+    points = sample_salient_points(saliency, lines.to(saliency.dtype), n, generator).double().numpy()
+    height, width = image.shape[-2:]
+    scaled: np.ndarray = points * np.array([width / saliency.shape[1], height / saliency.shape[0]])
+    return scaled
 
 
 def sample_salient_points(

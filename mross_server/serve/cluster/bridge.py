@@ -27,6 +27,7 @@ from mross_server.serve.cluster.link import (
     BridgeMessage,
     CancelJob,
     ClusterLost,
+    FinishJob,
     JobEvent,
     Joined,
     PoolReady,
@@ -103,13 +104,13 @@ def start_workers(settings: PoolSettings) -> tuple[dict[str, Actor], tuple[Worke
             f"the Ray cluster at {address} has {free.get('GPU', 0):g} GPU(s) and {free.get('CPU', 0):g} CPU(s) free, "
             f"but {count} worker(s) need {need_gpus} and {need_cpus:g}"
         )
-    # Two calls at once: a job's `run`, and a `cancel` for it. Ray restarts a worker whose process died.
+    # Two calls at once: a job's `run`, and a `cancel` or `finish` for it. Ray restarts a worker whose process died.
     actor_class = ray.remote(SketchWorker)
     actors: dict[str, Actor] = {}
     for index in range(count):
         name = f"{settings.prefix}-{index}"
         options = actor_class.options(name=name, num_cpus=settings.worker_cpus, num_gpus=1 if use_gpu else 0, max_restarts=-1, max_concurrency=2)
-        actors[name] = options.remote(name, "cuda" if use_gpu else "cpu", settings.clip_weights, settings.max_image_pixels)
+        actors[name] = options.remote(name, "cuda" if use_gpu else "cpu", settings.clip_weights, settings.limits)
     try:
         described: list[WorkerInfo | str] = ray.get([actor.describe.remote() for actor in actors.values()], timeout=WARM_UP_S)
     except GetTimeoutError:
@@ -145,6 +146,8 @@ class Bridge:
                     threading.Thread(target=self._stream, args=(command,), name=f"job-{command.job_id}", daemon=True).start()
                 elif isinstance(command, CancelJob):
                     self._actors[command.worker].cancel.remote(command.job_id)
+                elif isinstance(command, FinishJob):
+                    self._actors[command.worker].finish.remote(command.job_id)
             if time.monotonic() >= next_probe:
                 misses = 0 if head_answers(address, PROBE_INTERVAL_S) else misses + 1
                 if misses >= PROBE_MISSES:
@@ -160,7 +163,7 @@ class Bridge:
         """Forward a job's events as its actor yields them; a dead actor becomes `WorkerLost`."""
         try:
             run_job = self._actors[run.worker].run.options(num_returns="streaming")
-            stream: ObjectRefGenerator = run_job.remote(run.job_id, run.image, run.rois, run.params, run.waited_s)
+            stream: ObjectRefGenerator = run_job.remote(run.job_id, run.image, run.rois, run.params, run.waited_s, run.start, run.preview)
             for ref in stream:
                 self._send(JobEvent(run.worker, ray.get(ref)))
         except RayActorError as error:

@@ -3,7 +3,7 @@
 The front door never imports Ray. A child process, the bridge (`cluster/bridge.py`), is the Ray driver:
 Ray ends a driver's process when the cluster's head has been gone for a minute, and the front door
 must outlive that. One thread here owns the pool's book (`pool.WorkerPool`) and the bridge's pipe:
-it hands waiting jobs to free workers, forwards cancels, turns the bridge's news into WorkerEvents
+it hands waiting jobs to free workers, forwards cancels and finishes, turns the bridge's news into WorkerEvents
 for the I/O thread, and, once the cluster is gone, fails the jobs it had and reconnects when the head
 answers again. Until then new jobs are refused with `cluster_unavailable`.
 """
@@ -28,6 +28,7 @@ from mross_server.serve.cluster.link import (
     BridgeMessage,
     CancelJob,
     ClusterLost,
+    FinishJob,
     FrontDoorCommand,
     JobEvent,
     Joined,
@@ -68,6 +69,11 @@ class _Submitted:
 
 @dataclass(frozen=True)
 class _Cancelled:
+    job: Job
+
+
+@dataclass(frozen=True)
+class _Finishing:
     job: Job
 
 
@@ -216,6 +222,11 @@ class ClusterDispatcher:
         job.cancel.set()
         self._inbox.put(_Cancelled(job))
 
+    def finish(self, job: Job) -> None:
+        """Stop and keep: a running job ends within an iteration of its worker, with the round under way."""
+        job.finish.set()
+        self._inbox.put(_Finishing(job))
+
     def workers(self) -> tuple[WorkerInfo, ...]:
         """The pool's workers that are up, busy or not."""
         return self._workers
@@ -244,7 +255,8 @@ class ClusterDispatcher:
                 if self._bridge is not None:
                     for worker, job in self._pool.assign():
                         log.info("job %s goes to Ray worker %s", job.job_id, worker)
-                        self._bridge.send(RunJob(worker, job.job_id, job.image, job.rois, job.params, time.monotonic() - job.submitted_at))
+                        waited = time.monotonic() - job.submitted_at
+                        self._bridge.send(RunJob(worker, job.job_id, job.image, job.rois, job.params, waited, job.start, job.preview))
                 self._publish()
 
     def _publish(self) -> None:
@@ -261,6 +273,10 @@ class ClusterDispatcher:
             worker = self._pool.cancel(item.job.job_id)
             if worker is not None and self._bridge is not None:
                 self._bridge.send(CancelJob(worker, item.job.job_id))
+        elif isinstance(item, _Finishing):
+            worker = self._pool.worker_of(item.job.job_id)
+            if worker is not None and self._bridge is not None:
+                self._bridge.send(FinishJob(worker, item.job.job_id))
         elif isinstance(item, tuple):
             bridge, message = item
             if bridge is self._bridge:  # a replaced bridge's last words no longer matter
@@ -271,8 +287,11 @@ class ClusterDispatcher:
             event = message.event
             if event.state is JobState.RUNNING:
                 job = self._pool.started(event.job_id)
-                if job is not None and job.cancel.is_set() and self._bridge is not None:  # cancelled on its way to the worker
-                    self._bridge.send(CancelJob(message.worker, job.job_id))
+                if job is not None and self._bridge is not None:  # cancelled or finished on its way to the worker
+                    if job.cancel.is_set():
+                        self._bridge.send(CancelJob(message.worker, job.job_id))
+                    elif job.finish.is_set():
+                        self._bridge.send(FinishJob(message.worker, job.job_id))
             elif event.state in FINAL_STATES:
                 self._pool.finished(event.job_id)
             report(event)

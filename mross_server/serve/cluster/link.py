@@ -10,9 +10,9 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from mross_server.job import SketchParams
+from mross_server.job import SketchParams, StartingStrokes
 from mross_server.serve.dispatch import WorkerEvent
-from mross_shared.messages import RoiBox, WorkerInfo
+from mross_shared.messages import Limits, RoiBox, WorkerInfo
 
 #: The Ray namespace of the workers' actors, e.g. to find one with `ray.get_actor(name, namespace=...)`.
 NAMESPACE = "mross"
@@ -22,14 +22,15 @@ NAMESPACE = "mross"
 class PoolSettings:
     """The pool to start: the head's `address` (host:port), how many workers (None: one per GPU, or one
     when the cluster has none), their device (`auto`, `cpu`, `cuda`), CPUs per worker, and the engine's
-    options (the CLIP path must exist on the worker's node). `prefix` starts every actor's name."""
+    options (the CLIP path must exist on the worker's node) and the server's limits, which the workers'
+    engines apply too. `prefix` starts every actor's name."""
 
     address: str
     workers: int | None
     device: str
     worker_cpus: float
     clip_weights: str | None
-    max_image_pixels: int
+    limits: Limits
     prefix: str
 
 
@@ -38,7 +39,8 @@ class PoolSettings:
 
 @dataclass(frozen=True)
 class RunJob:
-    """Run a job on worker `worker`; `waited_s` is how long it has waited since it was accepted."""
+    """Run a job on worker `worker`; `waited_s` is how long it has waited since it was accepted; `start`
+    the sketch it continues, `preview` whether its client wants the strokes as they stand."""
 
     worker: str
     job_id: str
@@ -46,11 +48,21 @@ class RunJob:
     rois: tuple[RoiBox, ...]
     params: SketchParams
     waited_s: float
+    start: StartingStrokes | None = None
+    preview: bool = False
 
 
 @dataclass(frozen=True)
 class CancelJob:
     """Stop the job running on worker `worker` (within one iteration)."""
+
+    worker: str
+    job_id: str
+
+
+@dataclass(frozen=True)
+class FinishJob:
+    """Stop and keep: end the job running on worker `worker` with the round under way (within one iteration)."""
 
     worker: str
     job_id: str
@@ -114,7 +126,7 @@ class ClusterLost:
     reason: str
 
 
-FrontDoorCommand = RunJob | CancelJob
+FrontDoorCommand = RunJob | CancelJob | FinishJob
 BridgeMessage = Joined | PoolReady | StartFailed | JobEvent | WorkerLost | WorkerBack | WorkerGone | ClusterLost
 
 

@@ -99,6 +99,10 @@ class WorkerPool:
         """Drop a waiting job; for a running one whose worker has started it, return that worker's name
         (the caller tells the worker). A job not started yet gets its cancel once it starts (`started`)."""
         self._waiting = deque(w for w in self._waiting if w.job.job_id != job_id)
+        return self.worker_of(job_id)
+
+    def worker_of(self, job_id: str) -> str | None:
+        """The name of the worker that has started `job_id`, or None (waiting, on its way, or not here)."""
         seat = self._seat_of(job_id)
         return seat.info.name if seat is not None and seat.started else None
 

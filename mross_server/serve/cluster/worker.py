@@ -3,8 +3,8 @@
 A plain class; the bridge makes it a Ray actor (`ray.remote`) that takes two calls at once, and calls
 `run` as a streaming generator, so each of the job's events (`running`, progress, rounds, the final
 one) reaches the bridge as soon as it happens. The pipeline runs in a thread of its own, since it
-reports through callbacks; `cancel` runs beside `run` and sets the job's cancel event, which the
-pipeline checks every iteration.
+reports through callbacks; `cancel` and `finish` run beside `run` and set the job's cancel or finish
+event, which the pipeline checks every iteration.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ import threading
 import time
 from collections.abc import Iterator
 
-from mross_server.job import SketchInputError, SketchParams
+from mross_server.job import SketchInputError, SketchParams, StartingStrokes
 from mross_server.serve.dispatch import FINAL_STATES, Job, WorkerEvent
 from mross_server.serve.runner import Engine, run_job
-from mross_shared.messages import RoiBox, WorkerInfo
+from mross_shared.messages import Limits, RoiBox, WorkerInfo
 
 
 class SketchWorker:
     """Loads the engine once (models warm), then runs one job at a time for the front door."""
 
-    def __init__(self, name: str, device: str, clip_weights: str | None, max_image_pixels: int) -> None:
+    def __init__(self, name: str, device: str, clip_weights: str | None, limits: Limits) -> None:
         # The worker's lines reach the front door's log through Ray's log forwarding.
         logging.basicConfig(level=logging.INFO, format="%(asctime)s mross-worker %(levelname)s: %(message)s")
         # Imported here: the bridge process imports this module only to name the actor's class.
@@ -36,7 +36,7 @@ class SketchWorker:
         self._engine: Engine | None = None
         self._problem: str | None = None
         try:
-            self._engine = SketchEngine(device=device, clip_weights=clip_weights, max_image_pixels=max_image_pixels)
+            self._engine = SketchEngine(device=device, clip_weights=clip_weights, limits=limits)
         except (SketchInputError, WeightsError) as error:
             self._problem = f"worker {name} on {socket.gethostname()} cannot load its engine: {error}"
         self._jobs: dict[str, Job] = {}
@@ -47,10 +47,19 @@ class SketchWorker:
             return self._problem or f"worker {self._name} has no engine"
         return WorkerInfo(self._name, f"{self._engine.device} on {socket.gethostname()}", tuple(self._engine.backbones), False)
 
-    def run(self, job_id: str, image: bytes, rois: tuple[RoiBox, ...], params: SketchParams, waited_s: float) -> Iterator[WorkerEvent]:
+    def run(
+        self,
+        job_id: str,
+        image: bytes,
+        rois: tuple[RoiBox, ...],
+        params: SketchParams,
+        waited_s: float,
+        start: StartingStrokes | None = None,
+        preview: bool = False,
+    ) -> Iterator[WorkerEvent]:
         """Run a job, yielding its events as they happen; the last one has a final state (`num_returns="streaming"`)."""
         assert self._engine is not None, "the bridge sends jobs only to workers whose engine loaded"
-        job = Job(job_id, image, rois, params, time.monotonic() - waited_s)
+        job = Job(job_id, image, rois, params, time.monotonic() - waited_s, start, preview)
         events: queue.SimpleQueue[WorkerEvent] = queue.SimpleQueue()
         self._jobs[job_id] = job
         worker = threading.Thread(target=run_job, args=(self._engine, job, events.put), name=f"job-{job_id}", daemon=True)
@@ -71,3 +80,9 @@ class SketchWorker:
         job = self._jobs.get(job_id)
         if job is not None:
             job.cancel.set()
+
+    def finish(self, job_id: str) -> None:
+        """End the job `job_id` within one iteration, keeping the round under way (nothing if it is not running here)."""
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.finish.set()
