@@ -12,7 +12,7 @@ from mross_server.engine.contours import analyse_boundaries, fit_pieces, link_ch
 from mross_server.engine.models.locations import hed_weights_path
 from mross_server.engine.region_analysis import analyse_regions, stub_length
 from mross_server.engine.stroke_geometry import knotted
-from mross_server.io.photo import load_photo
+from mross_server.io.photo import Photo, load_photo
 from mross_shared.messages import RoiBox
 
 PHOTO = Path(__file__).resolve().parents[1] / "examples" / "coffee.jpg"
@@ -77,7 +77,7 @@ def test_hed_analysis_of_a_real_photo_returns_long_pieces_on_the_cup_and_in_the_
     photo = load_photo(PHOTO)
     height, width = photo.shape[:2]
     handle = RoiBox(185, 190, 230, 145)
-    region, roi_region = analyse_regions(photo, [handle], 384, load_hed())
+    region, roi_region = analyse_regions(Photo.from_array(photo), [handle], 384, load_hed())
     assert roi_region.roi == handle and roi_region.view.shape[1] == 384 and len(roi_region.analysis.pieces) >= 5
     pieces = region.analysis.pieces
     assert len(pieces) >= 20
