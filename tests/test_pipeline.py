@@ -109,7 +109,8 @@ def test_undecodable_image(engine):
 
 
 def test_with_clip_weights_the_mross_loss_is_default_and_saliency_init_works(tmp_path):
-    """Tiny OpenAI-format RN101 and ViT-B/32 checkpoints loaded by the real engine from a CLIP folder."""
+    """Tiny OpenAI-format RN101 and ViT-B/32 checkpoints loaded by the real engine from a CLIP folder;
+    best-of-3 CLIP sketches come out as clean as offline ones (each seed keeps its own joints)."""
     from tests.tiny_models import save_openai_checkpoint, tiny_clip
 
     save_openai_checkpoint(tiny_clip("RN101"), tmp_path / "RN101.pt")
@@ -119,6 +120,10 @@ def test_with_clip_weights_the_mross_loss_is_default_and_saliency_init_works(tmp
     result = engine.sketch(PHOTO, ROIS[:1], SketchParams(strokes=8, preset="test", init="saliency", iterations=2))
     assert result.objective == "clip" and len(result.rounds[-1].points) == 8
     assert np.isfinite(result.rounds[-1].points).all()
+    best_of_3 = engine.sketch(PHOTO, ROIS, SketchParams(strokes=24, preset="test", sketches=3, iterations=7)).rounds[-1]
+    rules = HygieneRules.for_width(stub_length(600, 400), float(best_of_3.half_widths[0]))
+    issues = find_issues(best_of_3.points, rules)
+    assert len(best_of_3.points) == 24 and not (issues.knots.any() or issues.doubled.any() or issues.stubs.any())
 
 
 def test_saliency_init_without_vit_weights_is_refused(engine):
