@@ -26,7 +26,7 @@ from benchmarks.render import strokes  # noqa: E402
 from mross_server.engine.losses import WeightedLoss  # noqa: E402
 from mross_server.engine.losses.clip import ClipLoss  # noqa: E402
 from mross_server.engine.losses.vgg import VggLoss  # noqa: E402
-from mross_server.engine.models.hed_h5 import load_vgg16  # noqa: E402
+from mross_server.engine.models.hed_h5 import load_hed  # noqa: E402
 from mross_server.engine.models.locations import hed_weights_path  # noqa: E402
 from mross_server.engine.models.vgg16 import VGG16_CONVS, ConvWeights, VGG16Features  # noqa: E402
 from mross_server.engine.renderer import render  # noqa: E402
@@ -42,7 +42,7 @@ def vgg_network(device: torch.device) -> tuple[VGG16Features, str]:
     """The installed VGG16/HED weights, or the same architecture with random weights."""
     path = hed_weights_path()
     if path.is_file():
-        return load_vgg16(path).to(device), "hed weights"
+        return load_hed(path).vgg.to(device), "hed weights"
     convs, in_ch = [], 3
     for name in VGG16_CONVS:
         out_ch = _BLOCK_WIDTHS[int(name[4]) - 1]

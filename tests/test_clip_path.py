@@ -15,10 +15,11 @@ import torch.nn.functional as F
 
 from mross_server.engine.canvas import Canvas, view_to_canvas
 from mross_server.engine.losses.vgg import VggLoss
-from mross_server.engine.models.hed_h5 import load_vgg16
+from mross_server.engine.models.hed_h5 import load_hed
 from mross_server.engine.objective import Objective, build_view
 from mross_server.engine.pipeline import OFFLINE_METHOD, SketchEngine, view_target
 from mross_server.engine.presets import get_preset, job_recipe
+from mross_server.engine.region_analysis import analyse_regions
 from mross_server.engine.renderer import Frame, render_frames
 from mross_server.engine.seeds import StartArea, seed_streams, seeded_strokes
 from mross_server.io.photo import Photo
@@ -66,9 +67,10 @@ def test_the_clip_view_of_a_non_square_canvas_is_rendered_at_clips_size(tmp_path
     """CLIP's 224² view of a 3:2 photo is drawn at 224² directly: lines of either direction are 3 px, unblurred."""
     canvas = Canvas(600, 400, 224)
     photo = Photo.from_array(np.random.default_rng(0).random((400, 600, 3)))
-    factories = {"vgg": lambda zoom: VggLoss(load_vgg16(write_tiny_hed_h5(tmp_path / "tiny.h5")))}
+    factories = {"vgg": lambda guide: VggLoss(load_hed(write_tiny_hed_h5(tmp_path / "tiny.h5")).vgg)}
     target, window, line_scale = view_target(photo, (0, 0, 600, 400), canvas, 224, (224, 224), torch.device("cpu"))
-    view = build_view([(1.0, "vgg")], factories, target, window, 1.0, 4, line_scale)
+    analysis = analyse_regions(photo, [], 96, None)[0].analysis
+    view = build_view([(1.0, "vgg")], factories, target, window, 1.0, 4, analysis, line_scale)
     assert view.size == (224, 224) and view.window == canvas.window
     horizontal = [[20.0, 75.0], [70.0, 75.0], [130.0, 75.0], [200.0, 75.0]]
     vertical = [[112.0, 10.0], [112.0, 50.0], [112.0, 90.0], [112.0, 140.0]]

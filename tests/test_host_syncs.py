@@ -16,9 +16,12 @@ from mross_server.engine.losses.clip import ClipLoss
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
 from mross_server.engine.losses.ink import InkLoss
 from mross_server.engine.losses.vgg import VggLoss
-from mross_server.engine.models.hed_h5 import load_vgg16
+from mross_server.engine.models.hed_h5 import load_hed
 from mross_server.engine.objective import Objective, build_view
 from mross_server.engine.optimizer import LossScale, optimize_strokes
+from mross_server.engine.region_analysis import analyse_regions
+from mross_server.io.photo import Photo
+from mross_shared.messages import RoiBox
 from tests.tiny_models import CLIP_IMAGE_SIZE, tiny_clip, write_tiny_hed_h5
 
 CANVAS = (0.0, 0.0, 96.0, 64.0)  # a 3:2 photo's canvas
@@ -27,7 +30,7 @@ ROI_PHOTO, ROI_CANVAS = (30, 20, 60, 50), (32.0, 21.3, 64.0, 53.3)
 
 @pytest.fixture(scope="module")
 def networks(tmp_path_factory):
-    vgg = load_vgg16(write_tiny_hed_h5(tmp_path_factory.mktemp("vgg") / "tiny.h5"))
+    vgg = load_hed(write_tiny_hed_h5(tmp_path_factory.mktemp("vgg") / "tiny.h5")).vgg
     return tiny_clip("RN101").visual.requires_grad_(False), vgg
 
 
@@ -40,15 +43,19 @@ def crop(photo: torch.Tensor, box: tuple[int, int, int, int], size: tuple[int, i
 def objective(networks, spec, square: bool) -> Objective:
     clip, vgg = networks
     factories = {
-        "clip": lambda zoom: ClipLoss(clip), "vgg": lambda zoom: VggLoss(vgg),
-        "ink": lambda zoom: InkLoss(12, 1.5 * zoom), "edges": lambda zoom: EdgeF1Loss(),
+        "clip": lambda guide: ClipLoss(clip), "vgg": lambda guide: VggLoss(vgg),
+        "ink": lambda guide: InkLoss(guide.analysis, 12, 1.5 * guide.zoom),
+        "edges": lambda guide: EdgeF1Loss(guide.analysis.edges * guide.analysis.boundaries.importance),
     }
     photo = torch.rand(1, 3, 60, 90, generator=torch.Generator().manual_seed(0))
+    x0, y0, x1, y1 = ROI_PHOTO
+    # Canny boundaries (no HED weights): the offline terms' targets, as the pipeline finds them.
+    whole_region, roi_region = analyse_regions(Photo.from_array(photo[0].permute(1, 2, 0).double().numpy()), [RoiBox(x0, y0, x1 - x0, y1 - y0)], 96, None)
     side = CLIP_IMAGE_SIZE
     whole = (side, side) if square else (64, 96)
     views = [
-        build_view(spec, factories, crop(photo, (0, 0, 90, 60), whole), CANVAS, 1.0, 4 if square else 0, side / 96 if square else None),
-        build_view(spec, factories, crop(photo, ROI_PHOTO, (64, 64)), ROI_CANVAS, 1.0, 4 if square else 0, 2.0 if square else None),
+        build_view(spec, factories, crop(photo, (0, 0, 90, 60), whole), CANVAS, 1.0, 4 if square else 0, whole_region.analysis, side / 96 if square else None),
+        build_view(spec, factories, crop(photo, ROI_PHOTO, (64, 64)), ROI_CANVAS, 1.0, 4 if square else 0, roi_region.analysis, 2.0 if square else None),
     ]
     return Objective(views, 1.5 * 96 / 224, bounded=True)
 

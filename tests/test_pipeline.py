@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mross_server.engine.hygiene import HygieneRules, find_issues
 from mross_server.engine.pipeline import SketchEngine
+from mross_server.engine.region_analysis import stub_length
 from mross_server.job import SketchCancelled, SketchInputError, SketchParams
 from mross_shared.messages import RoiBox
 
@@ -38,6 +40,15 @@ def test_rounds_add_up_to_exactly_n_strokes_in_photo_pixels(engine):
     assert (result.objective == "ink" and "vgg16-hed" in result.backbones) or result.backbones == ()
 
 
+def test_the_finished_sketch_has_no_knots_doubled_strokes_or_stubs(engine):
+    result = engine.sketch(PHOTO, ROIS, SketchParams(strokes=24, preset="test", iterations=12))
+    final = result.rounds[-1]
+    rules = HygieneRules.for_width(stub_length(result.width, result.height), float(final.half_widths[0]))
+    issues = find_issues(final.points, rules)
+    assert len(final.points) == 24
+    assert not issues.knots.any() and not issues.doubled.any() and not issues.stubs.any()
+
+
 def test_same_seed_same_sketch_and_freeze_keeps_earlier_rounds(engine):
     params = SketchParams(strokes=12, preset="test", seed=3, freeze_previous=True)
     first = engine.sketch(PHOTO, ROIS[:1], params)
@@ -48,8 +59,10 @@ def test_same_seed_same_sketch_and_freeze_keeps_earlier_rounds(engine):
 
 
 def test_optimization_lowers_the_loss_and_best_of_k_is_kept(engine):
+    # The ink term's target is the initial strokes' own line drawing: only `edges` has something to lower.
     reports = []
-    result = engine.sketch(PHOTO, [], SketchParams(strokes=16, preset="test", iterations=30, sketches=2), on_progress=reports.append)
+    params = SketchParams(strokes=16, preset="test", iterations=30, sketches=2, objective="edges")
+    result = engine.sketch(PHOTO, [], params, on_progress=reports.append)
     assert reports[-1].iteration == 30 and reports[-1].best_loss <= reports[0].loss
     assert result.rounds[0].loss == pytest.approx(reports[-1].best_loss, rel=1e-5)
     assert all(math.isnan(r.eta_s) or r.eta_s >= 0 for r in reports)
@@ -96,7 +109,8 @@ def test_undecodable_image(engine):
 
 
 def test_with_clip_weights_the_mross_loss_is_default_and_saliency_init_works(tmp_path):
-    """Tiny OpenAI-format RN101 and ViT-B/32 checkpoints loaded by the real engine from a CLIP folder."""
+    """Tiny OpenAI-format RN101 and ViT-B/32 checkpoints loaded by the real engine from a CLIP folder;
+    best-of-3 CLIP sketches come out as clean as offline ones (each seed keeps its own joints)."""
     from tests.tiny_models import save_openai_checkpoint, tiny_clip
 
     save_openai_checkpoint(tiny_clip("RN101"), tmp_path / "RN101.pt")
@@ -106,6 +120,10 @@ def test_with_clip_weights_the_mross_loss_is_default_and_saliency_init_works(tmp
     result = engine.sketch(PHOTO, ROIS[:1], SketchParams(strokes=8, preset="test", init="saliency", iterations=2))
     assert result.objective == "clip" and len(result.rounds[-1].points) == 8
     assert np.isfinite(result.rounds[-1].points).all()
+    best_of_3 = engine.sketch(PHOTO, ROIS, SketchParams(strokes=24, preset="test", sketches=3, iterations=7)).rounds[-1]
+    rules = HygieneRules.for_width(stub_length(600, 400), float(best_of_3.half_widths[0]))
+    issues = find_issues(best_of_3.points, rules)
+    assert len(best_of_3.points) == 24 and not (issues.knots.any() or issues.doubled.any() or issues.stubs.any())
 
 
 def test_saliency_init_without_vit_weights_is_refused(engine):

@@ -1,13 +1,35 @@
-"""Where strokes start: farthest-point sampling on edges, short random walks, contour pieces."""
+"""Where strokes start: distinct contour pieces, or farthest-point samples on edges as short random walks."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mross_server.engine.contours import ContourPiece
+from mross_server.engine.stroke_geometry import chord_share, near_chords
 
 # CLIPasso's random walk: each control point moves by up to ±2.5 % of a 224 px canvas.
 WALK_FRACTION = 0.05
+# A candidate is already drawn when more than this share of it lies near strokes already there.
+MAX_COVERED = 0.5
+
+
+def distinct_strokes(candidates: np.ndarray, count: int, drawn: np.ndarray, near: float) -> np.ndarray:
+    """Indices of up to `count` candidate strokes [m, 4, 2], best first, that no stroke draws yet.
+
+    A candidate is taken, in rank order, unless more than MAX_COVERED of its length lies within
+    `near` of a stroke in drawn [k, 4, 2] or of a candidate taken before it: a round adds
+    detail instead of redrawing, and no two strokes trace one line side by side.
+    """
+    covered = near_chords(candidates, drawn, near)
+    picks: list[int] = []
+    for index in range(len(candidates)):
+        if len(picks) == count:
+            break
+        if chord_share(covered[index : index + 1], candidates[index : index + 1])[0] > MAX_COVERED:
+            continue
+        picks.append(index)
+        rest = slice(index + 1, None)
+        covered[rest] |= near_chords(candidates[rest], candidates[index : index + 1], near)
+    return np.array(picks, dtype=int)
 
 
 def farthest_point_sample(candidates: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -43,37 +65,3 @@ def edge_pixels(edges: np.ndarray) -> np.ndarray:
     """Centres (x, y) [m, 2] of the set pixels of a boolean mask [H, W]."""
     ys, xs = np.nonzero(edges)
     return np.column_stack([xs, ys]).astype(np.float64) + 0.5
-
-
-def pieces_to_strokes(pieces: tuple[ContourPiece, ...], count: int, view_to_canvas: np.ndarray) -> np.ndarray:
-    """The `count` best pieces as strokes [≤count, 4, 2], mapped by an affine [2, 3] into canvas units."""
-    chosen = pieces[:count]
-    if not chosen:
-        return np.zeros((0, 4, 2))
-    points = np.stack([p.points for p in chosen])
-    strokes: np.ndarray = points @ view_to_canvas[:, :2].T + view_to_canvas[:, 2]
-    return strokes
-
-
-def bezier_samples(points: np.ndarray, count: int = 16) -> np.ndarray:
-    """Points [n, count, 2] evenly spaced in t along cubic strokes [n, 4, 2]."""
-    t = np.linspace(0.0, 1.0, count)[None, :, None]
-    u = 1.0 - t
-    p = points[:, None]
-    samples: np.ndarray = u**3 * p[:, :, 0] + 3 * u * u * t * p[:, :, 1] + 3 * u * t * t * p[:, :, 2] + t**3 * p[:, :, 3]
-    return samples
-
-
-def uncovered_pieces(pieces: tuple[ContourPiece, ...], covered: np.ndarray, max_overlap: float = 0.5) -> tuple[ContourPiece, ...]:
-    """The pieces of which at most `max_overlap` lies on already inked pixels of covered [H, W].
-
-    A later round should add detail, not redraw a contour an earlier round already holds.
-    """
-    if not pieces:
-        return pieces
-    height, width = covered.shape
-    samples = bezier_samples(np.stack([p.points for p in pieces]))
-    xs = np.clip(samples[..., 0].astype(int), 0, width - 1)
-    ys = np.clip(samples[..., 1].astype(int), 0, height - 1)
-    overlap = covered[ys, xs].mean(axis=1)
-    return tuple(piece for piece, share in zip(pieces, overlap) if share <= max_overlap)

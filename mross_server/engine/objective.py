@@ -14,12 +14,26 @@ import torch
 from torch import Tensor
 
 from mross_server.engine.canvas import Box
+from mross_server.engine.contours import EdgeAnalysis
 from mross_server.engine.losses import PairTerm, WeightedLoss
 from mross_server.engine.renderer import Frame, render_frames
 
-# Builds a fresh loss term for a view; the argument is the view's pixels per canvas unit, which
-# terms that draw their own target (the ink line drawing) need to match the sketch's line weight.
-TermFactory = Callable[[float], PairTerm]
+
+@dataclass(frozen=True)
+class ViewGuide:
+    """What the offline terms know of a view beyond its photo crop.
+
+    zoom: the view's pixels per canvas unit; a drawn target (the ink line drawing) needs it to
+        match the sketch's line weight.
+    analysis: the boundaries and ranked contour pieces of the view's region, at analysis size.
+    """
+
+    zoom: float
+    analysis: EdgeAnalysis
+
+
+# Builds a fresh loss term for a view.
+TermFactory = Callable[[ViewGuide], PairTerm]
 
 
 def check_terms(spec: list[tuple[float, str]], available: Mapping[str, object]) -> None:
@@ -75,13 +89,16 @@ def build_view(
     window: Box,
     weight: float,
     augmentations: int,
+    analysis: EdgeAnalysis,
     line_scale: float | None = None,
 ) -> View:
     """A view of `window` scored against the photo crop `target` [1, 3, h, w] by the terms in spec.
 
-    `line_scale` as in View; the terms that draw their own target get the same line weight.
+    `analysis` is the view's region's boundary analysis, for the terms that draw their target from
+    it; `line_scale` as in View, and the terms that draw their own target get the same line weight.
     """
     zoom = line_scale if line_scale is not None else target.shape[-1] / (window[2] - window[0])
-    loss = WeightedLoss([(w, factories[name](zoom)) for w, name in spec], n_aug=augmentations)
+    guide = ViewGuide(zoom, analysis)
+    loss = WeightedLoss([(w, factories[name](guide)) for w, name in spec], n_aug=augmentations)
     loss.set_target(target)
     return View(window, (target.shape[-2], target.shape[-1]), weight, loss, line_scale)

@@ -3,7 +3,8 @@
 On a GPU the loop never waits for the device on its own account: the best state is kept with
 `torch.where`, progress values travel to the host by a non-blocking copy and are reported once
 they have arrived, and fp16 loss scaling adjusts itself on the device. The renderer's one size
-read per step is then the step's only wait (see renderer.py).
+read per step is then the step's only wait (see renderer.py); stroke care's tidying, which reads
+the strokes on the host, adds one every `tidy_every` steps.
 """
 
 from __future__ import annotations
@@ -28,6 +29,26 @@ class StrokeLoss(Protocol):
 
     def score(self, images: Sequence[Tensor], augment: bool, generator: torch.Generator) -> Tensor:
         """Loss per sketch [K]; `augment=False` must give the plain-pair loss."""
+
+
+class StrokeCare(Protocol):
+    """Geometric care of the strokes between steps, whatever the loss (see hygiene.py and joints.py)."""
+
+    def snap(self, points: Tensor) -> Tensor:
+        """After every step: the points moved onto the constraints (joined contours stay joined).
+
+        Shape:
+            - points: [K, N, 4, 2]
+            - output: [K, N, 4, 2]
+        """
+
+    def tidy(self, points: Tensor) -> tuple[Tensor, Tensor]:
+        """Every few steps: the repaired points, and which strokes changed.
+
+        Shape:
+            - points: [K, N, 4, 2]
+            - output: [K, N, 4, 2] and [K, N] (bool)
+        """
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,8 @@ def optimize_strokes(
     on_step: Callable[[StepReport], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     loss_scale: LossScale | None = None,
+    care: StrokeCare | None = None,
+    tidy_every: int = 10,
 ) -> Optimized:
     """Optimize K sketches of N strokes at once; return the best plain-pair state of each.
 
@@ -103,6 +126,10 @@ def optimize_strokes(
         cancelled: checked before every step; when it turns true the loop stops, evaluates the
             state it reached, and returns the best state so far with `cancelled=True`.
         loss_scale: fp16 loss scaling (for a loss that runs under CUDA autocast), or None.
+        care: snaps the strokes after every step, and tidies them every `tidy_every` steps and in
+            the returned best state (never frozen strokes). A repaired sketch's best state restarts
+            from the repair: states before it hold the defects it removed. Tidying reads the
+            strokes on the host, one wait every `tidy_every` steps on a GPU.
     """
     fixed = points.detach()
     index = movable.nonzero().squeeze(1)  # once per round, so assembling needs no boolean mask
@@ -143,7 +170,8 @@ def optimize_strokes(
             break
         state = assemble()
         images = loss.render(state)
-        if (step - 1) % eval_every == 0:
+        # A tidied state is scored before Adam moves it on: its sketch's best restarts there.
+        if (step - 1) % eval_every == 0 or (care is not None and (step - 1) % tidy_every == 0):
             keep_if_better(state, images)
         optimizer.zero_grad(set_to_none=True)
         losses = loss.score(images, augment, generator)
@@ -152,6 +180,13 @@ def optimize_strokes(
         if loss_scale is not None and free.grad is not None:
             loss_scale.unscale_(free.grad)
         optimizer.step()
+        if care is not None:
+            with torch.no_grad():
+                free.copy_(care.snap(assemble())[:, index])
+            if step % tidy_every == 0 and step < iterations:
+                repaired = _apply_tidy(care, assemble(), free, index, optimizer)
+                if repaired is not None:
+                    best_losses = torch.where(repaired, math.inf, best_losses)
         if step == iterations:
             evaluate_reached()
         readback.push(torch.stack([losses.detach().min().float(), best_losses.min()]))
@@ -159,7 +194,31 @@ def optimize_strokes(
             latest = readback.newest()
             reported = (math.nan, math.nan) if latest is None else (float(latest[0]), float(latest[1]))
             on_step(StepReport(step, iterations, *reported, (time.perf_counter() - started) / step, assemble().detach()))
+    if care is not None:
+        # The kept state may predate the last repair: tidy it too, and score what is returned.
+        with torch.no_grad():
+            repaired, changed = care.tidy(best_points)
+            redo = changed.any(dim=1)
+            if bool(redo.any()):
+                best_points = torch.where(redo[:, None, None, None], repaired, best_points)
+                rescored = loss.score(loss.render(best_points), False, generator).float()
+                best_losses = torch.where(redo, rescored, best_losses)
     return Optimized(best_points, best_losses, was_cancelled)
+
+
+def _apply_tidy(care: StrokeCare, current: Tensor, free: Tensor, index: Tensor, optimizer: torch.optim.Adam) -> Tensor | None:
+    """Write the repairs of `care.tidy` into the free parameters and return which sketches changed
+    (None when none did); repaired strokes lose their momentum."""
+    with torch.no_grad():
+        repaired, changed = care.tidy(current.detach())
+        if not bool(changed.any()):
+            return None
+        free.copy_(repaired[:, index])
+        # Momentum pointed the old stroke somewhere; the step-size statistics stay useful.
+        momentum = optimizer.state[free].get("exp_avg")
+        if momentum is not None:
+            momentum[changed[:, index]] = 0.0
+        return changed.any(dim=1)
 
 
 class _Readback:

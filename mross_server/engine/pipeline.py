@@ -1,10 +1,12 @@
 """MROSS multi-round sketching: round 1 draws the whole scene, each later round adds detail in an ROI.
 
-The stroke budget N is split between rounds in proportion to each region's edges (exactly N in
-total). Every round appends its strokes, starting on the region's strongest contours (or, with
-CLIP, where CLIPasso starts them), and runs a fresh Adam over all strokes (or only the new ones
-with `freeze_previous`), keeping the best state. From each ROI round on, the objective adds a
-zoomed view: the sketch's ROI window rendered at full loss resolution against the photo's ROI crop.
+The stroke budget N is split between rounds in proportion to each region's boundaries (exactly N
+in total). Every round appends its strokes, starting on the region's best distinct contour pieces
+(or, with CLIP, where CLIPasso starts them), and runs a fresh Adam over all strokes (or only the
+new ones with `freeze_previous`), keeping the best state; every few steps and at the end the
+strokes are tidied (no knots, doubles or stubs, see `hygiene.py`; a continued sketch's own strokes
+are left as the illustrator drew them). From each ROI round on, the objective adds a zoomed view:
+the sketch's ROI window rendered at full loss resolution against the photo's ROI crop.
 With the CLIP term every view is rendered at CLIP's input size (a squashed view of a non-square
 window, as CLIPasso squashes its photos), so nothing is resampled before CLIP. Best-of-K seeds
 each draw their own start strokes and augmentations. A continued sketch starts from given strokes
@@ -25,24 +27,26 @@ import torch
 from torch import Tensor
 
 from mross_server.engine.budget import allocate_strokes
-from mross_server.engine.canvas import Box, Canvas, to_tensor, view_size, view_to_canvas, working_scale
-from mross_server.engine.contours import EdgeAnalysis, analyse_edges
+from mross_server.engine.canvas import Box, Canvas, to_tensor, view_size, working_scale
 from mross_server.engine.cost import check_job_cost
 from mross_server.engine.eta import JobClock, RoundPlan
-from mross_server.engine.initial_strokes import pieces_to_strokes, uncovered_pieces
+from mross_server.engine.hygiene import SPLIT_MARGIN, HygieneRules, tidy_strokes
+from mross_server.engine.initial_strokes import distinct_strokes
+from mross_server.engine.joints import find_joints, snap_joints
 from mross_server.engine.losses.clip import ClipLoss, input_size
 from mross_server.engine.losses.edge_f1 import EdgeF1Loss
 from mross_server.engine.losses.ink import InkLoss
 from mross_server.engine.losses.vgg import VggLoss
 from mross_server.engine.models.clip import load_clip
-from mross_server.engine.models.hed_h5 import load_vgg16
+from mross_server.engine.models.hed_h5 import load_hed
 from mross_server.engine.models.locations import hed_weights_path
 from mross_server.engine.objective import Objective, TermFactory, View, build_view, check_terms
 from mross_server.engine.optimizer import LossScale, StepReport, optimize_strokes
 from mross_server.engine.presets import INIT_METHODS, Preset, Recipe, get_preset, job_recipe
+from mross_server.engine.region_analysis import Region, analyse_regions, stub_length
 from mross_server.engine.regions import clip_rois
-from mross_server.engine.renderer import render
 from mross_server.engine.seeds import StartArea, seed_streams, seeded_strokes
+from mross_server.engine.stroke_geometry import fill_by_splitting
 from mross_server.io.photo import Photo, check_photo_size, open_photo, photo_size, read_photo_bytes
 from mross_server.job import (
     CLIP_BACKBONE,
@@ -61,9 +65,6 @@ from mross_shared.objective_spec import parse_objective
 
 log = logging.getLogger(__name__)
 
-# Contour pieces are cut to this fraction of the analysed view's long side: long enough to carry a
-# shape, short enough for one cubic to follow it.
-PIECE_FRACTION = 0.25
 OFFLINE_METHOD = "offline objective (no CLIP weights)"
 
 
@@ -90,16 +91,6 @@ class _Plan:
     notes: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class _Region:
-    """One round's region: its box in photo pixels and the edges found in it."""
-
-    roi: RoiBox | None
-    box: Box
-    view: np.ndarray  # the region of the photo at analysis size, [h, w, 3] in [0, 1]
-    analysis: EdgeAnalysis
-
-
 class SketchEngine:
     """Holds the loss backbones warm and runs sketch jobs on one device, one at a time."""
 
@@ -115,9 +106,11 @@ class SketchEngine:
         self.limits = limits or Limits()
         self.notes: list[str] = []
         weights = hed_weights_path()
-        self.vgg = load_vgg16(weights).to(self.device) if weights.is_file() else None
-        if self.vgg is None:
-            self.notes.append(f"VGG16/HED weights not found at {weights} (install.py fetches them); the vgg term is off")
+        # One weights file serves both: HED finds the boundaries, its VGG16 trunk is the vgg term's network.
+        self.hed = load_hed(weights).to(self.device) if weights.is_file() else None
+        self.vgg = self.hed.vgg if self.hed is not None else None
+        if self.hed is None:
+            self.notes.append(f"VGG16/HED weights not found at {weights} (install.py fetches them); the vgg term is off and strokes follow Canny edges")
         clip = load_clip("RN101", clip_weights, allow_download=allow_download, device=self.device)
         self.clip = clip.model
         # A single checkpoint file given by the user is RN101's; a folder may hold both models.
@@ -131,7 +124,7 @@ class SketchEngine:
     @property
     def backbones(self) -> tuple[str, ...]:
         """Names of the loaded loss networks."""
-        models = ((VGG_BACKBONE, self.vgg), (CLIP_BACKBONE, self.clip), (SALIENCY_BACKBONE, self.vit))
+        models = ((VGG_BACKBONE, self.hed), (CLIP_BACKBONE, self.clip), (SALIENCY_BACKBONE, self.vit))
         return tuple(name for name, model in models if model is not None)
 
     def sketch(
@@ -170,40 +163,56 @@ class SketchEngine:
         method = _method(recipe, self.clip is not None)
 
         canvas = Canvas(width, height, preset.resolution)
-        whole = self._region(photo, None, (0, 0, width, height), preset)
-        regions = ([whole] if start is None else []) + [self._region(photo, roi, roi.box, preset) for roi in rois]
-        budget = allocate_strokes([_edges_inside(whole, r.box) for r in regions], params.strokes)
+        # The job's one analysis per region (HED runs here, once); everything below reuses it. The
+        # whole photo's region is analysed for a continued sketch too: its kept strokes belong to it.
+        analysed = analyse_regions(photo, rois, preset.analysis_size, self.hed)
+        region_ids = list(range(len(analysed)))[0 if start is None else 1 :]
+        regions = [analysed[i] for i in region_ids]
+        budget = allocate_strokes([_edges_inside(analysed[0], r.box) for r in regions], params.strokes)
+        rules = HygieneRules.for_width(stub_length(width, height) / canvas.scale, preset.canvas_half_width)
+        spares = [region.pieces_on_canvas(canvas) for region in analysed]
+        boxes = [canvas.to_canvas(region.box) for region in analysed]
 
         streams = seed_streams(params.seed, recipe.sketches)
         generator = torch.Generator(self.device).manual_seed(params.seed)
         clip_size = input_size(self.clip) if recipe.uses_clip and self.clip is not None else None
 
-        def view(box: Box, weight: float) -> View:
-            target, window, line_scale = view_target(photo, box, canvas, preset.resolution, clip_size, self.device)
-            return build_view(objective, factories, target, window, weight, recipe.augmentations, line_scale)
+        def view(region: Region, weight: float) -> View:
+            target, window, line_scale = view_target(photo, region.box, canvas, preset.resolution, clip_size, self.device)
+            return build_view(objective, factories, target, window, weight, recipe.augmentations, region.analysis, line_scale)
 
-        views = [view((0, 0, width, height), 1.0)]
+        views = [view(analysed[0], 1.0)]
         kept = _kept_strokes(start, canvas, recipe.sketches, self.device)
         points = kept.points
         half_widths = kept.half_widths
+        # Each stroke's region in `analysed` (the clean-up moves a stroke within its own region); the
+        # illustrator's kept strokes are the whole photo's, and the clean-up leaves them alone.
+        groups = np.zeros(len(kept.frozen), dtype=int)
+        tidyable = torch.zeros(len(kept.frozen), dtype=torch.bool, device=self.device)
         zooms = np.cumsum([region.roi is not None and roi_weight > 0 for region in regions])
         clock = JobClock(
             [RoundPlan(iterations, (len(kept.frozen) + int(added)) * recipe.sketches, 1 + int(zoom)) for added, zoom in zip(np.cumsum(budget), zooms)]
         )
         results: list[RoundResult] = []
-        for index, (region, count) in enumerate(zip(regions, budget), start=1):
+        for index, (group, count) in enumerate(zip(region_ids, budget), start=1):
             started = time.perf_counter()
-            new = self._initial_strokes(region, count, canvas, points[0], preset.canvas_half_width, streams, init)
+            region = analysed[group]
+            new = self._initial_strokes(region, spares[group], count, canvas, points[0], rules, streams, init)
             points = torch.cat([points, new], dim=1)
             half_widths = np.concatenate([half_widths, np.full(count, preset.canvas_half_width * canvas.scale)])
+            groups = np.concatenate([groups, np.full(count, group)])
+            tidyable = torch.cat([tidyable, torch.ones(count, dtype=torch.bool, device=self.device)])
             # Zoomed views stay in the objective for the rounds after theirs, so later rounds keep the
             # detail earlier ROIs added instead of pulling it back towards the coarse whole-photo target.
             if region.roi is not None and roi_weight > 0:
-                views.append(view(region.box, roi_weight))
+                views.append(view(region, roi_weight))
             movable = torch.ones(points.shape[1], dtype=torch.bool, device=self.device)
             movable[: len(kept.frozen)] = ~kept.frozen
             if params.freeze_previous:
                 movable[: points.shape[1] - count] = False
+            care = _RoundCare(points, movable, movable & tidyable, groups, spares, boxes, rules)
+            # What placement could only fill with random walks is moved before the first step.
+            points, _ = care.tidy(points)
             last_step = time.perf_counter()
 
             def report(step: StepReport, index: int = index, widths: np.ndarray = half_widths) -> None:
@@ -222,6 +231,7 @@ class SketchEngine:
                 points, movable, Objective(list(views), preset.canvas_half_width), iterations, generator,
                 eval_every=preset.eval_every, augment=recipe.augmentations > 0, on_step=report, cancelled=stop,
                 loss_scale=LossScale(self.device) if recipe.uses_clip and self.device.type == "cuda" else None,
+                care=care, tidy_every=preset.tidy_every,
             )
             if cancelled is not None and cancelled():
                 raise SketchCancelled(f"cancelled during round {index} of {rounds}")
@@ -293,46 +303,44 @@ class SketchEngine:
         scale = working_scale([(0, 0, width, height), *(roi.box for roi in clipped)], long_side)
         return open_photo(data, self.limits.max_image_pixels, orientation, scale, name), clipped, notes
 
-    def _region(self, photo: Photo, roi: RoiBox | None, box: Box, preset: Preset) -> _Region:
-        size = view_size(box, preset.analysis_size)
-        crop = photo.view(box, size).astype(np.float64)
-        return _Region(roi, box, crop, analyse_edges(crop, PIECE_FRACTION * preset.analysis_size))
-
     def _initial_strokes(
         self,
-        region: _Region,
+        region: Region,
+        spares: np.ndarray,
         count: int,
         canvas: Canvas,
         existing: Tensor,
-        half_width: float,
+        rules: HygieneRules,
         streams: list[np.random.Generator],
         init: str,
     ) -> Tensor:
         """New strokes [K, count, 4, 2] in canvas units, one set per seed stream (see seeds.py).
 
-        "contours" takes the region's best contour pieces that `existing` strokes [n, 4, 2] do not
-        already draw; what they cannot fill (and all of "fps" and "saliency") becomes random walks.
+        "contours" takes the region's best contour pieces, spares [m, 4, 2] in canvas units, that
+        neither `existing` strokes [n, 4, 2] nor each other already draw (within `rules.near`); with
+        fewer such pieces than strokes, the longest are split into strokes that continue one another
+        (never into halves shorter than SPLIT_MARGIN stubs). What that cannot fill (and all of "fps"
+        and "saliency") becomes random walks, which the round's clean-up then moves.
         """
-        affine = view_to_canvas(region.box, region.view.shape[:2], canvas)
-        pieces = region.analysis.pieces if init == "contours" else ()
-        if pieces and existing.shape[0]:
-            with torch.no_grad():
-                drawn = render(existing[None], half_width + 1.0, canvas.to_canvas(region.box), region.view.shape[:2])
-            pieces = uncovered_pieces(pieces, drawn[0, 0].cpu().numpy() < 0.5)
+        pieces = np.zeros((0, 4, 2))
+        if init == "contours":
+            chosen = spares[distinct_strokes(spares, count, existing.detach().cpu().double().numpy(), rules.near)]
+            pieces = fill_by_splitting(chosen, count, SPLIT_MARGIN * rules.stub_length)
+        affine = region.to_canvas(canvas)
         area = StartArea(region.view, region.analysis.edges, affine, canvas.to_canvas(region.box), canvas.resolution)
-        strokes = seeded_strokes(pieces_to_strokes(pieces, count, affine), count, area, streams, init, self.vit)
+        strokes = seeded_strokes(pieces, count, area, streams, init, self.vit)
         return torch.tensor(strokes, dtype=torch.float32, device=self.device)
 
     def _term_factories(self, strokes: int, half_width: float) -> dict[str, TermFactory]:
         factories: dict[str, TermFactory] = {
-            "ink": lambda zoom: InkLoss(strokes, half_width * zoom),
-            "edges": lambda zoom: EdgeF1Loss(),
+            "ink": lambda guide: InkLoss(guide.analysis, strokes, half_width * guide.zoom),
+            "edges": lambda guide: EdgeF1Loss(guide.analysis.edges * guide.analysis.boundaries.importance),
         }
         vgg, clip = self.vgg, self.clip
         if vgg is not None:
-            factories["vgg"] = lambda zoom: VggLoss(vgg)
+            factories["vgg"] = lambda guide: VggLoss(vgg)
         if clip is not None:
-            factories["clip"] = lambda zoom: ClipLoss(clip)
+            factories["clip"] = lambda guide: ClipLoss(clip)
         return factories
 
 
@@ -362,7 +370,39 @@ def _method(recipe: Recipe, clip_loaded: bool) -> str:
     return OFFLINE_METHOD if not clip_loaded else f"offline objective ({recipe.objective}, as asked)"
 
 
-def _edges_inside(whole: _Region, box: Box) -> int:
+class _RoundCare:
+    """The optimizer's stroke care for one round: joined contours stay joined, defects are tidied (see StrokeCare).
+
+    Best-of-K sketches differ once tidied, so each keeps its own joints.
+    """
+
+    def __init__(
+        self, points: Tensor, movable: Tensor, tidyable: Tensor, groups: np.ndarray, spares: list[np.ndarray], boxes: list[Box], rules: HygieneRules
+    ) -> None:
+        self.movable = movable
+        self.tidyable = tidyable.cpu().numpy()
+        self.groups = groups
+        self.spares = spares
+        self.boxes = boxes
+        self.rules = rules
+        self.joints = self._joints(points)
+
+    def snap(self, points: Tensor) -> Tensor:
+        return torch.stack([snap_joints(points[k : k + 1], joints, self.movable)[0] for k, joints in enumerate(self.joints)])
+
+    def tidy(self, points: Tensor) -> tuple[Tensor, Tensor]:
+        sketches = points.detach().cpu().double().numpy()
+        repaired, changed = zip(*(tidy_strokes(sketch, self.tidyable, self.groups, self.spares, self.boxes, self.rules) for sketch in sketches))
+        result = torch.tensor(np.stack(repaired), dtype=points.dtype, device=points.device)
+        # A moved stroke leaves its joints; one placed where a contour continues joins it.
+        self.joints = self._joints(result)
+        return result, torch.tensor(np.stack(changed), device=points.device)
+
+    def _joints(self, points: Tensor) -> list[Tensor]:
+        return [torch.from_numpy(find_joints(sketch)).to(points.device) for sketch in points.detach().cpu().double().numpy()]
+
+
+def _edges_inside(whole: Region, box: Box) -> int:
     """Edge pixels of the whole-photo analysis that fall inside box (photo pixels)."""
     height, width = whole.view.shape[:2]
     sx, sy = width / whole.box[2], height / whole.box[3]

@@ -34,6 +34,8 @@ class Preset:
     half_width: stroke half-width on a 224 px canvas (diffvg convention, as CLIPasso's 1.5); it
         scales with the canvas, so the drawn line keeps its weight relative to the photo.
     roi_weight: weight of the zoomed ROI view in ROI rounds.
+    eval_every: steps between evaluations of the plain-pair loss (the best state is kept).
+    tidy_every: steps between stroke clean-ups (knots, doubled strokes, stubs; see hygiene.py).
     """
 
     name: str
@@ -46,6 +48,7 @@ class Preset:
     roi_weight: float = 1.0
     augmentations: int = 4
     eval_every: int = 10
+    tidy_every: int = 10
     init: str = "contours"
     clip_iterations: int | None = None
     clip_init: str | None = None
@@ -98,9 +101,12 @@ PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         # Tiny and quick: for tests and for trying the plumbing, not for pictures.
-        Preset("test", resolution=96, analysis_size=160, iterations=6, offline_objective="ink", clip_objective="clip", augmentations=0, eval_every=3),
-        Preset("fast", resolution=224, analysis_size=384, iterations=150, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=0),
-        Preset("standard", resolution=224, analysis_size=448, iterations=300, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=2),
+        Preset(
+            "test", resolution=96, analysis_size=160, iterations=6, offline_objective="ink", clip_objective="clip",
+            augmentations=0, eval_every=3, tidy_every=3,
+        ),
+        Preset("fast", resolution=224, analysis_size=512, iterations=50, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=0),
+        Preset("standard", resolution=224, analysis_size=512, iterations=150, offline_objective="ink+2*edges", clip_objective="clip+vgg", augmentations=2),
         # GPU-sized: the VGG term's cost per step is ~50× the ink term's on a CPU.
         Preset(
             "quality", resolution=224, analysis_size=512, iterations=800,

@@ -1,7 +1,8 @@
-"""Offline edge-agreement loss: a soft F1 between the sketch's ink and the photo's edges.
+"""Offline edge-agreement loss: a soft F1 between the sketch's ink and the photo's boundary lines.
 
-Precision rewards ink that lies near an edge of the photo; recall rewards edges that have ink
-near them. Both use a Gaussian "nearness" (a soft dilation) so a stroke a pixel or two off an
+The lines are the view's boundaries from its region analysis (HED's, thinned, when its weights
+are installed: outlines people draw, not texture). Precision rewards ink that lies near a
+boundary; recall rewards boundaries that have ink near them. Both use a Gaussian "nearness" (a soft dilation) so a stroke a pixel or two off an
 edge still gets credit and a gradient. The loss is 1 − F1: it pulls strokes onto contours and
 stretches them along contours, with no network weights involved.
 """
@@ -12,10 +13,8 @@ import math
 
 import numpy as np
 import torch
-from skimage.feature import canny
 from torch import Tensor
 
-from mross_server.engine.contours import gray
 from mross_server.engine.losses.augment import PairBatch
 from mross_server.engine.losses.blur import gaussian_blur
 
@@ -29,19 +28,34 @@ def soft_near(mask: Tensor, sigma: float) -> Tensor:
     return (gaussian_blur(mask, sigma) * (_SATURATION / peak)).clamp(max=1.0)
 
 
-class EdgeF1Loss:
-    """1 − soft F1 of the plain pair's sketch ink against the target photo's Canny edges; a pair term."""
+def resample_lines(lines: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One-pixel lines [h, w] with weights in [0, 1] redrawn at size (H, W); each line pixel lands on its scaled pixel.
 
-    def __init__(self, sigma: float = 1.5, canny_sigma: float = 1.0) -> None:
+    Where several pixels land on one, the strongest wins.
+    """
+    height, width = size
+    ys, xs = np.nonzero(lines)
+    out = np.zeros(size)
+    np.maximum.at(out, (((ys + 0.5) * height / lines.shape[0]).astype(int), ((xs + 0.5) * width / lines.shape[1]).astype(int)), lines[ys, xs])
+    return out
+
+
+class EdgeF1Loss:
+    """1 − soft F1 of the plain pair's sketch ink against the view's weighted boundary lines; a pair term.
+
+    `lines` [h, w] in [0, 1] is 0 off the lines and each line pixel's weight on them (any size: it is
+    redrawn at the target's): recall counts a line pixel by its weight, so important outlines pull harder.
+    """
+
+    def __init__(self, lines: np.ndarray, sigma: float = 1.5) -> None:
+        self.lines = lines
         self.sigma = sigma
-        self.canny_sigma = canny_sigma
         self._edges: Tensor | None = None
         self._near_edges: Tensor | None = None
 
     def set_target(self, target: Tensor) -> None:
-        """Find and cache the edges of the photo `target` [1, 3, H, W] in [0, 1]."""
-        rgb = target[0].permute(1, 2, 0).detach().cpu().numpy().astype(np.float64)
-        edges = canny(gray(rgb), sigma=self.canny_sigma)
+        """Cache the weighted boundary lines redrawn at the size of `target` [1, 3, H, W]."""
+        edges = resample_lines(self.lines, (target.shape[-2], target.shape[-1]))
         self._edges = torch.from_numpy(edges).to(target.device, target.dtype)[None, None]
         self._near_edges = soft_near(self._edges, self.sigma)
 

@@ -27,12 +27,25 @@ class HedEdges(nn.Module):
     @torch.no_grad()
     def forward(self, image: Tensor) -> Tensor:
         """Edge probability [H, W] in [0, 1] of one RGB image [1, 3, H, W] in [0, 1] (any H, W)."""
+        return self.side_and_fused(image)[-1]
+
+    @torch.no_grad()
+    def side_and_fused(self, image: Tensor) -> Tensor:
+        """The five side outputs (fine to coarse) and the fused map, as probabilities in [0, 1].
+
+        The coarse side outputs (4 and 5) see large receptive fields: they mark the outlines of
+        objects and stay quiet on fine texture, which makes them a cue for what the scene is about.
+
+        Shape:
+            - image: [1, 3, H, W], RGB in [0, 1], any H and W
+            - output: [6, H, W]
+        """
         check_shape(image, "1,3,H,W", "the image for HED")
         size = image.shape[-2:]
         # The Keras VGG16 convs that feed the side outputs end in a ReLU; VGG16Features returns pre-ReLU maps.
         blocks = self.vgg(image, BLOCK_OUTPUTS)
-        sides = [
+        sides = torch.cat([
             F.interpolate(side(F.relu(blocks[name])), size=size, mode="bilinear", align_corners=False)
             for name, side in zip(BLOCK_OUTPUTS, self.sides)
-        ]
-        return torch.sigmoid(self.fuse(torch.cat(sides, dim=1)))[0, 0]
+        ], dim=1)
+        return torch.sigmoid(torch.cat([sides, self.fuse(sides)], dim=1))[0]

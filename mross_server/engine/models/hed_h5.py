@@ -58,12 +58,10 @@ def _conv(name: str, variables: h5py.Group) -> ConvWeights:
     return ConvWeights(name, kernel, torch.from_numpy(variables["1"][()]))
 
 
-def load_vgg16(path: str | os.PathLike[str] | None = None) -> VGG16Features:
-    """The VGG16 conv stack with the HED-trained weights from `path` (default `hed_weights_path()`)."""
-    return VGG16Features(read_hed_weights(path).vgg)
-
-
 def load_hed(path: str | os.PathLike[str] | None = None) -> HedEdges:
-    """The full HED edge detector from the weights file at `path` (default `hed_weights_path()`)."""
+    """The full HED edge detector from the weights file at `path` (default `hed_weights_path()`).
+
+    Its VGG16 trunk (`.vgg`) is also the network of MROSS's VGG loss: one file, one load, both uses.
+    """
     weights = read_hed_weights(path)
     return HedEdges(VGG16Features(weights.vgg), weights.sides, weights.fuse)
