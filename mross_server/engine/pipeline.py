@@ -1,12 +1,13 @@
 """MROSS multi-round sketching: round 1 draws the whole scene, each later round adds detail in an ROI.
 
-The stroke budget N is split between rounds in proportion to each region's boundaries (exactly N
-in total). Every round appends its strokes, starting on the region's best distinct contour pieces
-(or, with CLIP, where CLIPasso starts them), and runs a fresh Adam over all strokes (or only the
-new ones with `freeze_previous`), keeping the best state; every few steps and at the end the
-strokes are tidied (no knots, doubles or stubs, see `hygiene.py`; a continued sketch's own strokes
-are left as the illustrator drew them). From each ROI round on, the objective adds a zoomed view:
-the sketch's ROI window rendered at full loss resolution against the photo's ROI crop.
+The stroke budget N is split between rounds in proportion to each region's boundaries, counted
+in the region's own view (exactly N in total). Every round appends its strokes, starting on the
+region's best distinct contour pieces (or, with CLIP, where CLIPasso starts them), and runs a
+fresh Adam over all strokes (or only the new ones with `freeze_previous`), keeping the best
+state; every few steps and at the end the strokes are tidied (no knots, doubles or stubs, see
+`hygiene.py`; a continued sketch's own strokes are left as the illustrator drew them). From each
+ROI round on, the objective adds a zoomed view: the sketch's ROI window rendered at full loss
+resolution against the photo's ROI crop.
 With the CLIP term every view is rendered at CLIP's input size (a squashed view of a non-square
 window, as CLIPasso squashes its photos), so nothing is resampled before CLIP. Best-of-K seeds
 each draw their own start strokes and augmentations. A continued sketch starts from given strokes
@@ -168,7 +169,9 @@ class SketchEngine:
         analysed = analyse_regions(photo, rois, preset.analysis_size, self.hed)
         region_ids = list(range(len(analysed)))[0 if start is None else 1 :]
         regions = [analysed[i] for i in region_ids]
-        budget = allocate_strokes([_edges_inside(analysed[0], r.box) for r in regions], params.strokes)
+        # MROSS's split: each region's boundary pixels counted in its own zoomed view, so an ROI's
+        # share follows the detail it holds, not its area in the photo (which gave small ROIs 1-3 strokes).
+        budget = allocate_strokes([int(r.analysis.edges.sum()) for r in regions], params.strokes)
         rules = HygieneRules.for_width(stub_length(width, height) / canvas.scale, preset.canvas_half_width)
         spares = [region.pieces_on_canvas(canvas) for region in analysed]
         boxes = [canvas.to_canvas(region.box) for region in analysed]
@@ -400,14 +403,6 @@ class _RoundCare:
 
     def _joints(self, points: Tensor) -> list[Tensor]:
         return [torch.from_numpy(find_joints(sketch)).to(points.device) for sketch in points.detach().cpu().double().numpy()]
-
-
-def _edges_inside(whole: Region, box: Box) -> int:
-    """Edge pixels of the whole-photo analysis that fall inside box (photo pixels)."""
-    height, width = whole.view.shape[:2]
-    sx, sy = width / whole.box[2], height / whole.box[3]
-    x0, y0, x1, y1 = int(box[0] * sx), int(box[1] * sy), int(np.ceil(box[2] * sx)), int(np.ceil(box[3] * sy))
-    return int(whole.analysis.edges[y0:y1, x0:x1].sum())
 
 
 @dataclass(frozen=True)
