@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mross_server.engine.hygiene import HygieneRules, find_issues, tidy_strokes
+from mross_server.engine.hygiene import SPLIT_MARGIN, HygieneRules, find_issues, tidy_strokes
 from mross_server.engine.joints import find_joints, snap_joints
 from mross_server.engine.stroke_geometry import (
     covered_share,
@@ -95,10 +95,14 @@ def test_stubs_move_to_spares_of_their_own_round_and_frozen_strokes_never_change
     assert np.allclose(repaired[1], spares[1][0]), "round 2's stub takes round 2's spare"
 
 
-def test_with_no_spare_and_no_line_long_enough_to_share_a_stub_stays_and_the_count_is_kept():
+def test_with_no_spare_and_no_line_long_enough_to_share_a_stub_is_stretched_where_it_is():
+    """In a small ROI nothing may be long enough to split: the stub stays in place, long enough not to be one."""
     strokes = np.stack([line(0, 0, 3, 0), line(0, 40, 10, 40)])
     repaired, changed = tidy_strokes(strokes, np.ones(2, dtype=bool), np.zeros(2, dtype=int), [np.zeros((0, 4, 2))], [EVERYWHERE], RULES)
-    assert not changed.any() and np.array_equal(repaired, strokes)
+    assert changed.tolist() == [True, False] and np.array_equal(repaired[1], strokes[1])
+    half = SPLIT_MARGIN * RULES.stub_length / 2
+    assert np.allclose(repaired[0][[0, 3]], [[1.5 - half, 0.0], [1.5 + half, 0.0]])
+    assert not find_issues(repaired, RULES).stubs.any()
 
 
 def test_joined_strokes_snap_back_together_and_a_frozen_end_holds():

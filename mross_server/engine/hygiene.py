@@ -10,10 +10,12 @@ alone, so it serves every preset and objective (offline or CLIP):
   of its length, are moved: replaced by the best-ranked spare stroke of their round (a fitted
   contour piece) that no stroke draws yet;
 - with no spare left, a defective stroke becomes the second half of the longest sound stroke
-  inside its round's region (whichever round drew it; anywhere if none there is long enough),
-  split in two: the budget goes into strokes that continue one another instead of into a second
-  line; a knot with nothing to take over is straightened between its own ends (straightening
-  first would draw its chord straight across whatever lies between them).
+  inside its round's region (whichever round drew it), split in two: the budget goes into strokes
+  that continue one another instead of into a second line;
+- with nothing there to take over, a knot is straightened between its own ends (straightening
+  first would draw its chord straight across whatever lies between them) and a stub is stretched
+  to a short straight line about its middle: an ROI round's strokes stay in their ROI, however
+  small it is. Only a doubled stroke then takes half of the longest stroke anywhere.
 """
 
 from __future__ import annotations
@@ -121,11 +123,14 @@ def tidy_strokes(
         else:
             sound = kept & movable
             taken = _take_half_of_longest(result, int(index), sound & _inside(result, boxes[groups[index]]), rules)
-            if not taken.any():
-                taken = _take_half_of_longest(result, int(index), sound, rules)
             if not taken.any() and issues.knots[index]:
                 result[index] = _straight(points[index : index + 1])[0]
                 taken[index] = True
+            elif not taken.any() and issues.stubs[index]:
+                result[index] = _stretched(points[index], SPLIT_MARGIN * rules.stub_length)
+                taken[index] = True
+            elif not taken.any():
+                taken = _take_half_of_longest(result, int(index), sound, rules)
             changed |= taken
         kept[index] = True
     return result, changed
@@ -167,3 +172,13 @@ def _straight(points: np.ndarray) -> np.ndarray:
     """Strokes [n, 4, 2] replaced by straight cubics between their own end points."""
     start, end = points[:, 0], points[:, 3]
     return np.stack([start, start + (end - start) / 3, start + 2 * (end - start) / 3, end], axis=1)
+
+
+def _stretched(stroke: np.ndarray, length: float) -> np.ndarray:
+    """A straight stroke [4, 2] of `length` through the middle of stroke [4, 2], along its chord (level if it has none)."""
+    middle = bezier_points(stroke[None], 3)[0, 1]
+    chord = stroke[3] - stroke[0]
+    norm = float(np.linalg.norm(chord))
+    direction = chord / norm if norm > 1e-9 else np.array([1.0, 0.0])
+    start, end = middle - direction * length / 2, middle + direction * length / 2
+    return np.stack([start, start + (end - start) / 3, start + 2 * (end - start) / 3, end])
