@@ -50,6 +50,14 @@ def test_the_best_plain_pair_state_is_kept_and_reported_every_step(device):
     assert reports[-1].best_loss == float(result.losses.min())
 
 
+def test_no_steps_return_the_start_with_its_loss(device):
+    goal, start = torch.zeros(1, 1, 4, 2, device=device), torch.ones(1, 1, 4, 2, device=device)
+    generator = torch.Generator(device).manual_seed(3)
+    result = optimize_strokes(start, torch.ones(1, dtype=torch.bool, device=device), DistanceTo(goal), 0, generator)
+    assert torch.equal(result.points, start)
+    assert torch.allclose(result.losses, DistanceTo(goal).score([start], False, generator))
+
+
 def test_cancel_is_checked_before_every_step(device):
     steps = []
     result = optimize_strokes(torch.zeros(1, 2, 4, 2, device=device), torch.ones(2, dtype=torch.bool, device=device),

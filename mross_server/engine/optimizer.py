@@ -158,6 +158,8 @@ def optimize_strokes(
             state = assemble()
             keep_if_better(state, loss.render(state))
 
+    if iterations == 0:
+        evaluate_reached()  # no step renders it: the start is the state returned
     readback = _Readback()
     started = time.perf_counter()
     was_cancelled = False

@@ -164,10 +164,10 @@ class SketchEngine:
         method = _method(recipe, self.clip is not None)
 
         canvas = Canvas(width, height, preset.resolution)
-        # The job's one analysis per region (HED runs here, once); everything below reuses it. The
-        # whole photo's region is analysed for a continued sketch too: its kept strokes belong to it.
+        # The job's one analysis per region (HED runs here, once per region); everything below reuses
+        # it. The whole photo's region is analysed for a continued sketch too: its kept strokes belong to it.
         analysed = analyse_regions(photo, rois, preset.analysis_size, self.hed)
-        region_ids = list(range(len(analysed)))[0 if start is None else 1 :]
+        region_ids = range(0 if start is None else 1, len(analysed))
         regions = [analysed[i] for i in region_ids]
         # MROSS's split: each region's boundary pixels counted in its own zoomed view, so an ROI's
         # share follows the detail it holds, not its area in the photo (which gave small ROIs 1-3 strokes).
@@ -191,7 +191,6 @@ class SketchEngine:
         # Each stroke's region in `analysed` (the clean-up moves a stroke within its own region); the
         # illustrator's kept strokes are the whole photo's, and the clean-up leaves them alone.
         groups = np.zeros(len(kept.frozen), dtype=int)
-        tidyable = torch.zeros(len(kept.frozen), dtype=torch.bool, device=self.device)
         zooms = np.cumsum([region.roi is not None and roi_weight > 0 for region in regions])
         clock = JobClock(
             [RoundPlan(iterations, (len(kept.frozen) + int(added)) * recipe.sketches, 1 + int(zoom)) for added, zoom in zip(np.cumsum(budget), zooms)]
@@ -204,7 +203,6 @@ class SketchEngine:
             points = torch.cat([points, new], dim=1)
             half_widths = np.concatenate([half_widths, np.full(count, preset.canvas_half_width * canvas.scale)])
             groups = np.concatenate([groups, np.full(count, group)])
-            tidyable = torch.cat([tidyable, torch.ones(count, dtype=torch.bool, device=self.device)])
             # Zoomed views stay in the objective for the rounds after theirs, so later rounds keep the
             # detail earlier ROIs added instead of pulling it back towards the coarse whole-photo target.
             if region.roi is not None and roi_weight > 0:
@@ -213,7 +211,8 @@ class SketchEngine:
             movable[: len(kept.frozen)] = ~kept.frozen
             if params.freeze_previous:
                 movable[: points.shape[1] - count] = False
-            care = _RoundCare(points, movable, movable & tidyable, groups, spares, boxes, rules)
+            tidyable = movable.cpu().numpy() & (np.arange(len(groups)) >= len(kept.frozen))
+            care = _RoundCare(points, movable, tidyable, groups, spares, boxes, rules)
             # What placement could only fill with random walks is moved before the first step.
             points, _ = care.tidy(points)
             last_step = time.perf_counter()
@@ -380,10 +379,10 @@ class _RoundCare:
     """
 
     def __init__(
-        self, points: Tensor, movable: Tensor, tidyable: Tensor, groups: np.ndarray, spares: list[np.ndarray], boxes: list[Box], rules: HygieneRules
+        self, points: Tensor, movable: Tensor, tidyable: np.ndarray, groups: np.ndarray, spares: list[np.ndarray], boxes: list[Box], rules: HygieneRules
     ) -> None:
         self.movable = movable
-        self.tidyable = tidyable.cpu().numpy()
+        self.tidyable = tidyable
         self.groups = groups
         self.spares = spares
         self.boxes = boxes
