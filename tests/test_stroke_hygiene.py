@@ -14,6 +14,7 @@ from mross_server.engine.stroke_geometry import (
     knotted,
     near_other_share,
     nearness,
+    straight_strokes,
     stroke_lengths,
     turning_degrees,
 )
@@ -24,8 +25,7 @@ EVERYWHERE = (-1000.0, -1000.0, 1000.0, 1000.0)
 
 def line(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
     """A straight cubic [4, 2] from (x0, y0) to (x1, y1)."""
-    start, end = np.array([x0, y0]), np.array([x1, y1])
-    return np.stack([start, start + (end - start) / 3, start + 2 * (end - start) / 3, end])
+    return straight_strokes(np.array([x0, y0], dtype=float), np.array([x1, y1], dtype=float))
 
 
 LOOP = np.array([[0.0, 0.0], [40.0, 40.0], [-40.0, 40.0], [5.0, 0.0]])  # crosses itself near its start

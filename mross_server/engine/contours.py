@@ -18,7 +18,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from mross_server.engine.boundaries import BoundaryMap
-from mross_server.engine.stroke_geometry import bezier_points, knotted
+from mross_server.engine.stroke_geometry import bezier_points, knotted, straight_strokes
 
 _NEIGHBOURS = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
 # How far back from a chain's end its direction is measured: far enough to average pixel steps.
@@ -239,7 +239,7 @@ def fit_cubic(samples: np.ndarray) -> np.ndarray:
     """Least-squares cubic Bézier [4, 2] through ordered samples [m, 2], endpoints pinned."""
     start, end = samples[0], samples[-1]
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(samples, axis=0), axis=1))])
-    straight = np.stack([start, start + (end - start) / 3, start + 2 * (end - start) / 3, end])
+    straight = straight_strokes(start, end)
     if len(samples) < 4 or arc[-1] <= 0:
         return straight
     t = arc / arc[-1]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mross_server.engine.canvas import Box
-from mross_server.engine.stroke_geometry import bezier_points, covered_share, knotted, nearness, split_in_half, stroke_lengths
+from mross_server.engine.stroke_geometry import bezier_points, covered_share, knotted, nearness, split_in_half, straight_strokes, stroke_lengths
 
 # A spare stroke is undrawn when at most this share of it lies near strokes already there.
 SPARE_MAX_COVERED = 0.5
@@ -170,8 +170,7 @@ def _undrawn_spare(spares: np.ndarray, drawn: np.ndarray, rules: HygieneRules) -
 
 def _straight(points: np.ndarray) -> np.ndarray:
     """Strokes [n, 4, 2] replaced by straight cubics between their own end points."""
-    start, end = points[:, 0], points[:, 3]
-    return np.stack([start, start + (end - start) / 3, start + 2 * (end - start) / 3, end], axis=1)
+    return straight_strokes(points[:, 0], points[:, 3])
 
 
 def _stretched(stroke: np.ndarray, length: float) -> np.ndarray:
@@ -180,5 +179,4 @@ def _stretched(stroke: np.ndarray, length: float) -> np.ndarray:
     chord = stroke[3] - stroke[0]
     norm = float(np.linalg.norm(chord))
     direction = chord / norm if norm > 1e-9 else np.array([1.0, 0.0])
-    start, end = middle - direction * length / 2, middle + direction * length / 2
-    return np.stack([start, start + (end - start) / 3, start + 2 * (end - start) / 3, end])
+    return straight_strokes(middle - direction * length / 2, middle + direction * length / 2)

@@ -26,6 +26,12 @@ def bezier_points(points: np.ndarray, count: int = SAMPLES) -> np.ndarray:
     return u**3 * p[:, None, 0] + 3 * u * u * t * p[:, None, 1] + 3 * u * t * t * p[:, None, 2] + t**3 * p[:, None, 3]
 
 
+def straight_strokes(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Straight cubics [..., 4, 2] from starts [..., 2] to ends [..., 2], control points a third of the way apart."""
+    step = (ends - starts) / 3
+    return np.stack([starts, starts + step, starts + 2 * step, ends], axis=-2)
+
+
 def split_in_half(stroke: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The two halves [4, 2] of a cubic stroke [4, 2] at t = 0.5 (de Casteljau); together they draw the same line."""
     p01, p12, p23 = (stroke[:-1] + stroke[1:]) / 2
