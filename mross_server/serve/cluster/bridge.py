@@ -163,7 +163,7 @@ class Bridge:
         """Forward a job's events as its actor yields them; a dead actor becomes `WorkerLost`."""
         try:
             run_job = self._actors[run.worker].run.options(num_returns="streaming")
-            stream: ObjectRefGenerator = run_job.remote(run.job_id, run.image, run.rois, run.params, run.waited_s, run.start, run.preview)
+            stream: ObjectRefGenerator = run_job.remote(run)
             for ref in stream:
                 self._send(JobEvent(run.worker, ray.get(ref)))
         except RayActorError as error:

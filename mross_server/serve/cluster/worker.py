@@ -16,10 +16,11 @@ import threading
 import time
 from collections.abc import Iterator
 
-from mross_server.job import SketchInputError, SketchParams, StartingStrokes
+from mross_server.job import SketchInputError
+from mross_server.serve.cluster.link import RunJob
 from mross_server.serve.dispatch import FINAL_STATES, Job, WorkerEvent
 from mross_server.serve.runner import Engine, run_job
-from mross_shared.messages import Limits, RoiBox, WorkerInfo
+from mross_shared.messages import Limits, WorkerInfo
 
 
 class SketchWorker:
@@ -47,22 +48,13 @@ class SketchWorker:
             return self._problem or f"worker {self._name} has no engine"
         return WorkerInfo(self._name, f"{self._engine.device} on {socket.gethostname()}", tuple(self._engine.backbones), False)
 
-    def run(
-        self,
-        job_id: str,
-        image: bytes,
-        rois: tuple[RoiBox, ...],
-        params: SketchParams,
-        waited_s: float,
-        start: StartingStrokes | None = None,
-        preview: bool = False,
-    ) -> Iterator[WorkerEvent]:
+    def run(self, run: RunJob) -> Iterator[WorkerEvent]:
         """Run a job, yielding its events as they happen; the last one has a final state (`num_returns="streaming"`)."""
         assert self._engine is not None, "the bridge sends jobs only to workers whose engine loaded"
-        job = Job(job_id, image, rois, params, time.monotonic() - waited_s, start, preview)
+        job = Job(run.job_id, run.image, run.rois, run.params, time.monotonic() - run.waited_s, run.start, run.preview)
         events: queue.SimpleQueue[WorkerEvent] = queue.SimpleQueue()
-        self._jobs[job_id] = job
-        worker = threading.Thread(target=run_job, args=(self._engine, job, events.put), name=f"job-{job_id}", daemon=True)
+        self._jobs[job.job_id] = job
+        worker = threading.Thread(target=run_job, args=(self._engine, job, events.put), name=f"job-{job.job_id}", daemon=True)
         worker.start()
         try:
             while True:
@@ -73,7 +65,7 @@ class SketchWorker:
         finally:
             job.cancel.set()  # the bridge stopped listening: stop computing too
             worker.join()
-            del self._jobs[job_id]
+            del self._jobs[job.job_id]
 
     def cancel(self, job_id: str) -> None:
         """Stop the job `job_id` within one iteration (nothing if it is not running here)."""
