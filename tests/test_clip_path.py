@@ -71,13 +71,13 @@ def test_the_clip_view_of_a_non_square_canvas_is_rendered_at_clips_size(tmp_path
     target, window, line_scale = view_target(photo, (0, 0, 600, 400), canvas, 224, (224, 224), torch.device("cpu"))
     analysis = analyse_regions(photo, [], 96, None)[0].analysis
     view = build_view([(1.0, "vgg")], factories, target, window, 1.0, 4, analysis, line_scale)
-    assert view.size == (224, 224) and view.window == canvas.window
+    assert view.size == (224, 224) and view.window == canvas.window and view.line_scale == pytest.approx(1.0)
     horizontal = [[20.0, 75.0], [70.0, 75.0], [130.0, 75.0], [200.0, 75.0]]
     vertical = [[112.0, 10.0], [112.0, 50.0], [112.0, 90.0], [112.0, 140.0]]
     points = torch.tensor([[horizontal, vertical]])
     seen = Objective([view], 1.5).render(points)[0][0, 0]
-    direct = render_frames(points, 1.5, [Frame(canvas.window, (224, 224), line_scale=1.0)])[0][0, 0]
-    assert torch.equal(seen, direct)
+    direct = render_frames(points, 1.5, [Frame(canvas.window, (224, 224), line_scale=view.line_scale)])[0][0, 0]
+    torch.testing.assert_close(seen, direct, atol=1e-6, rtol=0)
     across_horizontal = float((1 - seen[:, 40]).sum())
     across_vertical = float((1 - seen[30, :]).sum())
     assert across_horizontal == pytest.approx(3.0, abs=0.1) and across_vertical == pytest.approx(3.0, abs=0.1)
