@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mross_server.engine.budget import allocate_strokes
+from mross_server.engine.budget import WHOLE_SHARE, allocate_strokes, split_budget
 from mross_server.engine.regions import clip_rois
 from mross_server.job import SketchInputError
 from mross_shared.messages import RoiBox
@@ -25,6 +25,22 @@ def test_budget_follows_edge_share():
     assert allocate_strokes([0, 0], 5) in ([3, 2], [2, 3])
     with pytest.raises(ValueError):
         allocate_strokes([1, 1, 1], 2)
+
+
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=8), st.integers(1, 400), st.booleans())
+def test_round_budget_is_exact_and_the_whole_photo_keeps_its_share(edges, extra, whole_first):
+    total = len(edges) - 1 + extra
+    counts = split_budget(edges, total, whole_first)
+    assert sum(counts) == total and min(counts) >= 1
+    if whole_first and len(edges) > 1:
+        assert counts[0] >= min(round(WHOLE_SHARE * total), total - (len(edges) - 1))
+
+
+def test_detailed_rois_do_not_starve_the_first_round():
+    assert allocate_strokes([900, 800, 700], 48) == [18, 16, 14]
+    assert split_budget([900, 800, 700], 48, whole_first=True) == [29, 10, 9]
+    assert split_budget([900, 800, 700], 48, whole_first=False) == [18, 16, 14], "a continued sketch has no whole-photo round"
+    assert split_budget([5000, 100, 50], 48, whole_first=True) == allocate_strokes([5000, 100, 50], 48)
 
 
 def test_rois_are_clipped_with_a_note_and_refused_when_empty_or_outside():

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from skimage.morphology import skeletonize
 
 from mross_server.engine.boundaries import BoundaryMap, canny_boundaries, ridge_maxima, thin_lines
-from mross_server.engine.contours import analyse_boundaries, fit_pieces, link_chains
+from mross_server.engine.contours import analyse_boundaries, fit_pieces, link_chains, net_turn
 from mross_server.engine.models.locations import hed_weights_path
 from mross_server.engine.region_analysis import analyse_regions, stub_length
 from mross_server.engine.stroke_geometry import knotted
@@ -63,6 +64,25 @@ def test_pieces_are_ranked_by_importance_and_shorter_ones_are_dropped():
     ys = [float(p.points[:, 1].mean()) for p in analysis.pieces]
     assert len(analysis.pieces) == 4 and ys == pytest.approx([20.0, 20.0, 20.0, 60.0])
     assert len({p.contour for p in analysis.pieces[:3]}) == 1, "the long line's pieces continue one another"
+
+
+def test_an_outline_that_bends_one_way_outranks_a_straight_edge_and_a_wiggle_of_the_same_length():
+    t = np.linspace(0.0, 1.0, 400)
+    arc = np.column_stack([100 + 50 * np.cos(np.pi * t), 100 + 50 * np.sin(np.pi * t)])  # half a wheel
+    straight = np.column_stack([20 + np.pi * 50 * t, np.full_like(t, 20.0)])
+    wiggle = np.column_stack([20 + np.pi * 50 * t, 180 + 4 * np.sin(12 * np.pi * t)])
+    assert net_turn(arc) == pytest.approx(np.pi, abs=0.2)
+    assert abs(net_turn(straight)) < 0.05 and abs(net_turn(wiggle)) < 0.5
+    lines = np.zeros((220, 220), dtype=bool)
+    for chain in (arc, straight):
+        lines[np.round(chain[:, 1]).astype(int), np.round(chain[:, 0]).astype(int)] = True
+    lines = skeletonize(lines)  # one pixel wide, as boundaries.thin_lines leaves them
+    strength = np.where(lines, 1.0, 0.0)
+    strength[60:] *= 0.85  # the half wheel is a little fainter than the edge
+
+    analysis = analyse_boundaries(BoundaryMap(strength, lines, np.ones_like(strength)), piece_length=60.0, min_length=8.0)
+    first = analysis.pieces[0].points[:, 1].mean()
+    assert first > 60, "the half wheel's pieces come before the (stronger) straight edge's"
 
 
 def test_canny_boundaries_need_no_weights():

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# The least share of N the whole photo's round keeps. Split by edges alone, two detailed ROIs took
+# half of N or more and round 1 drew a cluttered scene with ~22 strokes: fragments of the subject,
+# no whole outline (scene_quality.py). Round 1 is what makes the sketch read as the scene.
+WHOLE_SHARE = 0.6
+
 
 def allocate_strokes(edge_counts: list[int], total: int) -> list[int]:
     """Strokes per region, proportional to edge_counts, summing to `total` exactly.
@@ -26,3 +31,20 @@ def allocate_strokes(edge_counts: list[int], total: int) -> list[int]:
     while counts.sum() < total:
         counts[int((quota - counts).argmax())] += 1
     return [int(count) for count in counts]
+
+
+def split_budget(edge_counts: list[int], total: int, whole_first: bool) -> list[int]:
+    """Strokes per round for regions whose boundary pixels are edge_counts, summing to `total` exactly.
+
+    MROSS's split: each region's boundary pixels counted in its own zoomed view, so an ROI's share
+    follows the detail it holds, not its area in the photo (which gave small ROIs 1-3 strokes).
+    When the first region is the whole photo (`whole_first`), its round keeps at least WHOLE_SHARE
+    of the total and the ROIs split the rest by their counts.
+    """
+    counts = allocate_strokes(edge_counts, total)
+    if not whole_first or len(counts) == 1:
+        return counts
+    floor = min(round(WHOLE_SHARE * total), total - (len(counts) - 1))
+    if counts[0] >= floor:
+        return counts
+    return [floor, *allocate_strokes(edge_counts[1:], total - floor)]

@@ -56,7 +56,7 @@ class EdgeAnalysis:
         return self.boundaries.lines
 
 
-def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length: float, max_gap: float = 4.0) -> EdgeAnalysis:
+def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length: float, max_gap: float = 8.0) -> EdgeAnalysis:
     """Trace, link, cut, fit and rank the contour pieces of a view's boundary map.
 
     Args:
@@ -65,11 +65,14 @@ def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length:
         min_length: contours shorter than this are dropped: as strokes they would be stubs.
         max_gap: contours whose ends are this close (pixels) and point into one another are linked.
 
-    A piece's score is the square of its mean importance (boundary strength × salience) times the
-    square root of its contour's importance-weighted length: strong outlines of the subject come
-    first, the pieces of one long outline rank close together so it is drawn whole, and short
-    texture contours come last. (Importance alone let long background outlines, a shelf's edge,
-    outrank the subject's; the contour's weight alone left the subject's fragmented outlines last.)
+    A piece's score is the square of its mean importance (boundary strength × salience) times its
+    contour's weight: the contour's importance-weighted length, times (1 + its net turn / 360°)².
+    Strong outlines of the subject come first, the pieces of one long outline rank close together
+    so it is drawn whole, and short texture contours come last. Importance alone let long background
+    outlines, a shelf's edge, outrank the subject's. The turn favours outlines that bend one way
+    (a wheel, a dome, a head) over straight edges and over wiggles of texture, whose bends cancel.
+    Scene benchmarks (scene_quality.py, 11 cluttered photos), with the rest of the change that
+    brought it: doubled line share 0.215 → 0.164, stubs 3 → 0, boundary F1 0.385 → 0.400.
     """
     importance = boundaries.importance
     contours = [c for c in link_chains(trace_chains(boundaries.lines), max_gap) if _arc_length(c) >= min_length]
@@ -77,9 +80,10 @@ def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length:
     for index, contour in enumerate(contours):
         parts = [part for piece in split_chain(contour, piece_length) for part in fit_pieces(piece, min_length)]
         weights = [float(importance[samples[:, 1].astype(int), samples[:, 0].astype(int)].mean()) for _, samples, _ in parts]
-        weight_of_contour = sum(w * length for w, (_, _, length) in zip(weights, parts))
+        bend = 1.0 + min(abs(net_turn(contour)), 2 * np.pi) / (2 * np.pi)
+        weight_of_contour = bend * bend * sum(w * length for w, (_, _, length) in zip(weights, parts))
         for weight, (cubic, _, length) in zip(weights, parts):
-            pieces.append(ContourPiece(cubic, length, weight * weight * np.sqrt(weight_of_contour), index))
+            pieces.append(ContourPiece(cubic, length, weight * weight * weight_of_contour, index))
     pieces.sort(key=lambda p: -p.score)
     return EdgeAnalysis(boundaries, tuple(pieces))
 
@@ -188,6 +192,21 @@ def _assemble(chains: list[np.ndarray], partner: list[int]) -> list[np.ndarray]:
             entry = nxt
         joined.append(np.concatenate(parts))
     return joined
+
+
+def net_turn(samples: np.ndarray, step: float = 8.0) -> float:
+    """Signed total turn (radians) of a chain [m, 2], measured on points `step` pixels apart along it.
+
+    The spacing averages away pixel staircases; a chain shorter than three steps counts as straight.
+    """
+    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(samples, axis=0), axis=1))])
+    if along[-1] < 3 * step:
+        return 0.0
+    stations = np.append(np.arange(0.0, along[-1] - step / 2, step), along[-1])
+    xs, ys = np.interp(stations, along, samples[:, 0]), np.interp(stations, along, samples[:, 1])
+    heading = np.arctan2(np.diff(ys), np.diff(xs))
+    turns = (np.diff(heading) + np.pi) % (2 * np.pi) - np.pi
+    return float(turns.sum())
 
 
 def _arc_length(samples: np.ndarray) -> float:

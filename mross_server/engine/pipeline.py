@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mross_server.engine.budget import allocate_strokes
+from mross_server.engine.budget import split_budget
 from mross_server.engine.canvas import Box, Canvas, to_tensor, view_size, working_scale
 from mross_server.engine.cost import check_job_cost
 from mross_server.engine.eta import JobClock, RoundPlan
@@ -169,9 +169,7 @@ class SketchEngine:
         analysed = analyse_regions(photo, rois, preset.analysis_size, self.hed)
         region_ids = range(0 if start is None else 1, len(analysed))
         regions = [analysed[i] for i in region_ids]
-        # MROSS's split: each region's boundary pixels counted in its own zoomed view, so an ROI's
-        # share follows the detail it holds, not its area in the photo (which gave small ROIs 1-3 strokes).
-        budget = allocate_strokes([int(r.analysis.edges.sum()) for r in regions], params.strokes)
+        budget = split_budget([int(r.analysis.edges.sum()) for r in regions], params.strokes, whole_first=start is None)
         rules = HygieneRules.for_width(stub_length(width, height) / canvas.scale, preset.canvas_half_width)
         spares = [region.pieces_on_canvas(canvas) for region in analysed]
         boxes = [canvas.to_canvas(region.box) for region in analysed]
@@ -231,7 +229,7 @@ class SketchEngine:
 
             outcome = optimize_strokes(
                 points, movable, Objective(list(views), preset.canvas_half_width), iterations, generator,
-                eval_every=preset.eval_every, augment=recipe.augmentations > 0, on_step=report, cancelled=stop,
+                lr=recipe.lr, eval_every=preset.eval_every, augment=recipe.augmentations > 0, on_step=report, cancelled=stop,
                 loss_scale=LossScale(self.device) if recipe.uses_clip and self.device.type == "cuda" else None,
                 care=care, tidy_every=preset.tidy_every,
             )
