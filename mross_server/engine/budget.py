@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 # The least share of N the whole photo's round keeps. Split by edges alone, two detailed ROIs took
@@ -12,7 +10,7 @@ import numpy as np
 WHOLE_SHARE = 0.6
 
 
-def allocate_strokes(edge_counts: Sequence[float], total: int) -> list[int]:
+def allocate_strokes(edge_counts: list[int], total: int) -> list[int]:
     """Strokes per region, proportional to edge_counts, summing to `total` exactly.
 
     Largest-remainder rounding; every region gets at least one stroke (the caller guarantees
@@ -41,21 +39,12 @@ def split_budget(edge_counts: list[int], total: int, whole_first: bool) -> list[
     MROSS's split: each region's boundary pixels counted in its own zoomed view, so an ROI's share
     follows the detail it holds, not its area in the photo (which gave small ROIs 1-3 strokes).
     When the first region is the whole photo (`whole_first`), its round keeps at least WHOLE_SHARE
-    of the total. The ROIs split what is left half by their counts and half equally: by counts
-    alone a leafy plant took 17 strokes and the gorilla's face beside it 2, though the illustrator
-    marked both for detail.
+    of the total and the ROIs split the rest by their counts.
     """
-    if not whole_first:
-        return allocate_strokes(_roi_weights(edge_counts), total)
-    if len(edge_counts) == 1:
-        return [total]
-    rois = len(edge_counts) - 1
-    whole = max(allocate_strokes(edge_counts, total)[0], min(round(WHOLE_SHARE * total), total - rois))
-    return [whole, *allocate_strokes(_roi_weights(edge_counts[1:]), total - whole)]
-
-
-def _roi_weights(edge_counts: list[int]) -> list[float]:
-    """Each ROI's share of the ROI strokes: half in proportion to its boundary pixels, half equal."""
-    counts = np.asarray(edge_counts, dtype=np.float64)
-    by_detail = counts / counts.sum() if counts.sum() > 0 else np.full(len(counts), 1.0 / len(counts))
-    return [float(w) for w in 0.5 * by_detail + 0.5 / len(counts)]
+    counts = allocate_strokes(edge_counts, total)
+    if not whole_first or len(counts) == 1:
+        return counts
+    floor = min(round(WHOLE_SHARE * total), total - (len(counts) - 1))
+    if counts[0] >= floor:
+        return counts
+    return [floor, *allocate_strokes(edge_counts[1:], total - floor)]
