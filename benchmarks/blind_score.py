@@ -10,7 +10,8 @@ of the check, so the rubric is here, per photo, as words that count:
 
     python benchmarks/blind_score.py KEY.json ANSWERS.json [ANSWERS.json ...]
 
-KEY.json maps each answers file's sketch names to photo names ({"sketch_01.png": "coffee", ...}).
+KEY.json maps each answers file's name without ".json" to its sketches' photos
+({"final_G": {"sketch_01.png": "coffee", ...}, ...}).
 Last line: one JSON object per answers file.
 """
 
@@ -36,7 +37,9 @@ class Rubric:
 RUBRIC = {
     "street_cars_basilica": Rubric(r"building|fa[cç]ade|church|basilica|house", r"ruin|wall|arch", (r"\bcars?\b|vehicle", r"arch")),
     "house_tree_lawn": Rubric(r"house|cottage|home|farm", r"building|cabin|shed", (r"window", r"window|shutter")),
-    "room_interior_table": Rubric(r"room|table|drum", r"glass|vase|bottle|jug|counter|still life|kitchen", (r"bottle|glass|vase|jug", r"grinder|box|container")),
+    "room_interior_table": Rubric(
+        r"room|table|drum", r"glass|vase|bottle|jug|counter|still life|kitchen", (r"bottle|glass|vase|jug", r"grinder|box|container")
+    ),
     "drumkit_guitar_clutter": Rubric(r"drum|guitar", r"instrument|music", (r"guitar|bass|cello", r"drum")),
     "people_mariachi": Rubric(r"band|musician|trumpet|mariachi", r"people|person|man|men", (r"face|head", r"trumpet|horn|player|musician")),
     "lemurs_vegetation": Rubric(r"lemur", r"animal|dog|cat|squirrel|monkey|raccoon|fox", (r"head|face", r"tail")),
@@ -81,10 +84,10 @@ def main() -> None:
     keys = json.loads(Path(key_file).read_text())
     report = {}
     for path in map(Path, answer_files):
-        key = keys[path.stem] if path.stem in keys else keys
-        result = score(json.loads(path.read_text()), key)
+        result = score(json.loads(path.read_text()), keys[path.stem])
         report[path.stem] = result
-        print(f"{path.stem:12} strict {result['strict']:2} lenient {result['lenient']:2} ROI objects {result['roi_objects']:2} clean {result['clean']:2} of {result['sketches']}")
+        totals = " ".join(f"{name} {result[name]:2}" for name in ("strict", "lenient", "roi_objects", "clean"))
+        print(f"{path.stem:12} {totals} of {result['sketches']}")
     print(json.dumps(report))
 
 
