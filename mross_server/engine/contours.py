@@ -199,7 +199,7 @@ def net_turn(samples: np.ndarray, step: float = 8.0) -> float:
 
     The spacing averages away pixel staircases; a chain shorter than three steps counts as straight.
     """
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(samples, axis=0), axis=1))])
+    along = _arc_positions(samples)
     if along[-1] < 3 * step:
         return 0.0
     stations = np.append(np.arange(0.0, along[-1] - step / 2, step), along[-1])
@@ -209,18 +209,22 @@ def net_turn(samples: np.ndarray, step: float = 8.0) -> float:
     return float(turns.sum())
 
 
+def _arc_positions(samples: np.ndarray) -> np.ndarray:
+    """Distance along a chain [m, 2] from its first sample to each sample, [m]."""
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(samples, axis=0), axis=1))])
+
+
 def _arc_length(samples: np.ndarray) -> float:
-    return float(np.linalg.norm(np.diff(samples, axis=0), axis=1).sum())
+    return float(_arc_positions(samples)[-1])
 
 
 def split_chain(chain: np.ndarray, max_length: float) -> list[np.ndarray]:
     """Cut a chain [m, 2] into near-equal consecutive pieces no longer than `max_length`, sharing their cut points."""
-    steps = np.linalg.norm(np.diff(chain, axis=0), axis=1)
-    total = float(steps.sum())
+    arc = _arc_positions(chain)
+    total = float(arc[-1])
     count = max(1, int(np.ceil(total / max_length)))
     if count == 1:
         return [chain]
-    arc = np.concatenate([[0.0], np.cumsum(steps)])
     cuts = np.searchsorted(arc, np.linspace(0, total, count + 1)[1:-1])
     bounds = [0, *cuts.tolist(), len(chain) - 1]
     return [chain[a : b + 1] for a, b in itertools.pairwise(bounds) if b > a]
@@ -257,7 +261,7 @@ def fit_error(samples: np.ndarray, cubic: np.ndarray) -> tuple[float, int]:
 def fit_cubic(samples: np.ndarray) -> np.ndarray:
     """Least-squares cubic Bézier [4, 2] through ordered samples [m, 2], endpoints pinned."""
     start, end = samples[0], samples[-1]
-    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(samples, axis=0), axis=1))])
+    arc = _arc_positions(samples)
     straight = straight_strokes(start, end)
     if len(samples) < 4 or arc[-1] <= 0:
         return straight

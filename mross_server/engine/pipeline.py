@@ -1,7 +1,8 @@
 """MROSS multi-round sketching: round 1 draws the whole scene, each later round adds detail in an ROI.
 
 The stroke budget N is split between rounds in proportion to each region's boundaries, counted
-in the region's own view (exactly N in total). Every round appends its strokes, starting on the
+in the region's own view, the whole photo's round keeping at least 60 % (exactly N in total, see
+`budget.py`). Every round appends its strokes, starting on the
 region's best distinct contour pieces (or, with CLIP, where CLIPasso starts them), and runs a
 fresh Adam over all strokes (or only the new ones with `freeze_previous`), keeping the best
 state; every few steps and at the end the strokes are tidied (no knots, doubles or stubs, see
