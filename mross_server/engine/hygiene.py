@@ -26,10 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mross_server.engine.canvas import Box
+from mross_server.engine.initial_strokes import MAX_COVERED
 from mross_server.engine.stroke_geometry import bezier_points, covered_share, knotted, nearness, split_in_half, straight_strokes, stroke_lengths
 
-# A spare stroke is undrawn when at most this share of it lies near strokes already there.
-SPARE_MAX_COVERED = 0.5
 # Two strokes closer than this many stroke widths trace one line side by side (issue 10's figure).
 DOUBLED_WIDTHS = 1.5
 # A split never leaves a half shorter than this many stubs: a half just one stub long becomes a stub
@@ -163,7 +162,7 @@ def _undrawn_spare(spares: np.ndarray, drawn: np.ndarray, rules: HygieneRules) -
     """The best spare stroke [4, 2] that is no stub and mostly away from the drawn strokes, if any."""
     if len(spares) == 0:
         return None
-    usable = (stroke_lengths(spares) >= rules.stub_length) & (covered_share(spares, drawn, rules.near) <= SPARE_MAX_COVERED)
+    usable = (stroke_lengths(spares) >= rules.stub_length) & (covered_share(spares, drawn, rules.near) <= MAX_COVERED)
     hits = np.flatnonzero(usable)
     return spares[hits[0]].copy() if len(hits) else None
 
