@@ -18,6 +18,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from mross_server.engine.boundaries import BoundaryMap
+from mross_server.engine.ellipses import close_ellipses
 from mross_server.engine.stroke_geometry import bezier_points, knotted, straight_strokes
 
 _NEIGHBOURS = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
@@ -71,15 +72,18 @@ def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length:
     so it is drawn whole, and short texture contours come last. Importance alone let long background
     outlines, a shelf's edge, outrank the subject's. The turn favours outlines that bend one way
     (a wheel, a dome, a head) over straight edges and over wiggles of texture, whose bends cancel.
+    Arcs that together trace most of an ellipse are first replaced by the closed ellipse
+    (`ellipses.close_ellipses`), so a wheel cut by its fork ranks and draws as one round outline.
     On the 11 cluttered benchmark scenes, with the rest of the change that brought it
     (scene_quality.py): doubled line share about 0.21 → 0.17, boundary F1 0.385 → 0.40.
     """
     importance = boundaries.importance
-    contours = [c for c in link_chains(trace_chains(boundaries.lines), max_gap) if _arc_length(c) >= min_length]
+    linked = [c for c in link_chains(trace_chains(boundaries.lines), max_gap) if _arc_length(c) >= min_length]
+    contours = close_ellipses(linked, [net_turn(c) for c in linked], boundaries.strength, min_length / 2)
     pieces = []
     for index, contour in enumerate(contours):
         parts = [part for piece in split_chain(contour, piece_length) for part in fit_pieces(piece, min_length)]
-        weights = [float(importance[samples[:, 1].astype(int), samples[:, 0].astype(int)].mean()) for _, samples, _ in parts]
+        weights = [float(importance[samples[:, 1].round().astype(int), samples[:, 0].round().astype(int)].mean()) for _, samples, _ in parts]
         bend = 1.0 + min(abs(net_turn(contour)), 2 * np.pi) / (2 * np.pi)
         weight_of_contour = bend * bend * sum(w * length for w, (_, _, length) in zip(weights, parts))
         for weight, (cubic, _, length) in zip(weights, parts):
