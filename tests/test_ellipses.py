@@ -95,6 +95,10 @@ def test_a_wheel_ranks_and_draws_as_closed_pieces_that_continue_one_another():
     assert sum(p.length for p in wheel) == pytest.approx(np.pi * (3 * 100 - np.sqrt(220 * 180)), rel=0.05)
     ends = {tuple(np.round(p.points[i], 6)) for p in wheel for i in (0, 3)}
     assert len(ends) == len(wheel), "every piece's end is the next piece's start, round the whole loop"
+    # An ROI's view keeps its arcs open (region_analysis closes round outlines in the whole view only).
+    open_arcs = analyse_boundaries(BoundaryMap(strength, lines, np.ones(SIZE)), piece_length=80.0, min_length=10.0, close_round=False)
+    assert len({p.contour for p in open_arcs.pieces}) == 3
+    assert sum(p.length for p in open_arcs.pieces) < 0.7 * sum(p.length for p in wheel)
 
 
 def test_a_second_fit_crossing_a_closed_ellipse_is_not_closed_but_a_nested_one_is():
@@ -105,3 +109,11 @@ def test_a_second_fit_crossing_a_closed_ellipse_is_not_closed_but_a_nested_one_i
     result = close_ellipses(contours, [net_turn(c) for c in contours], np.ones(SIZE), min_size=10.0)
     assert result[0] is shifted, "the crossing fit keeps its own arc"
     assert len(result) == 3 and all(np.allclose(r[0], r[-1]) for r in result[1:]), "tyre and rim both close"
+
+
+def test_an_oval_filling_the_frame_is_left_open():
+    # A saucer around the whole view (semi-major axis 0.42 of the view's side): its arc stays as drawn.
+    saucer = Ellipse((120.0, 100.0), (100.0, 70.0), 0.0)
+    rim = arc(saucer, 0, 200)  # more than half of it: a smaller ellipse would close
+    result = close_ellipses([rim], [net_turn(rim)], np.ones(SIZE), min_size=10.0)
+    assert len(result) == 1 and result[0] is rim

@@ -57,7 +57,7 @@ class EdgeAnalysis:
         return self.boundaries.lines
 
 
-def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length: float, max_gap: float = 8.0) -> EdgeAnalysis:
+def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length: float, max_gap: float = 8.0, close_round: bool = True) -> EdgeAnalysis:
     """Trace, link, cut, fit and rank the contour pieces of a view's boundary map.
 
     Args:
@@ -65,6 +65,7 @@ def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length:
         piece_length: the longest piece (pixels of the view); longer contours are cut into near-equal pieces.
         min_length: contours shorter than this are dropped: as strokes they would be stubs.
         max_gap: contours whose ends are this close (pixels) and point into one another are linked.
+        close_round: replace arcs that together trace most of an ellipse by the closed ellipse (`ellipses.py`).
 
     A piece's score is the square of its mean importance (boundary strength × salience) times its
     contour's weight: the contour's importance-weighted length, times (1 + its net turn / 360°)².
@@ -72,14 +73,14 @@ def analyse_boundaries(boundaries: BoundaryMap, piece_length: float, min_length:
     so it is drawn whole, and short texture contours come last. Importance alone let long background
     outlines, a shelf's edge, outrank the subject's. The turn favours outlines that bend one way
     (a wheel, a dome, a head) over straight edges and over wiggles of texture, whose bends cancel.
-    Arcs that together trace most of an ellipse are first replaced by the closed ellipse
-    (`ellipses.close_ellipses`), so a wheel cut by its fork ranks and draws as one round outline.
+    With `close_round`, arcs that together trace most of an ellipse are first replaced by the closed
+    ellipse, so a wheel cut by its fork ranks and draws as one round outline.
     On the 11 cluttered benchmark scenes, with the rest of the change that brought it
     (scene_quality.py): doubled line share about 0.21 → 0.17, boundary F1 0.385 → 0.40.
     """
     importance = boundaries.importance
     linked = [c for c in link_chains(trace_chains(boundaries.lines), max_gap) if _arc_length(c) >= min_length]
-    contours = close_ellipses(linked, [net_turn(c) for c in linked], boundaries.strength, min_length / 2)
+    contours = close_ellipses(linked, [net_turn(c) for c in linked], boundaries.strength, min_length / 2) if close_round else linked
     pieces = []
     for index, contour in enumerate(contours):
         parts = [part for piece in split_chain(contour, piece_length) for part in fit_pieces(piece, min_length)]

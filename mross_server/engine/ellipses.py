@@ -32,6 +32,9 @@ MIN_SUPPORTED = 0.6
 STRENGTH_FLOOR = 0.15
 # The ellipse must be round enough to read as a round thing, and its fit close to its lines.
 MIN_AXIS_RATIO = 0.3
+# Its semi-major axis is at most this share of the view's long side. A larger oval is a plate or a
+# table filling the frame: closed, the coffee's saucer became a body, and blind viewers saw "a turtle".
+MAX_SIZE = 0.3
 MAX_RMS_PX = 2.0
 _ANGLE_BINS = 36
 # Below this expected turn (radians) a stretch of the ellipse is nearly straight and its arc may be too.
@@ -185,7 +188,7 @@ def _evident(ellipse: Ellipse, samples: np.ndarray, nearby_strength: np.ndarray,
     """Whether the photo shows the ellipse: round, inside the view, fitting its arcs closely, covered by them and with boundary strength along it."""
     height, width = nearby_strength.shape
     a, b = ellipse.axes
-    if not (b >= min_size and b >= MIN_AXIS_RATIO * a):
+    if not (b >= min_size and b >= MIN_AXIS_RATIO * a and a <= MAX_SIZE * max(width, height)):
         return False
     outline = ellipse.points()
     # Wholly inside the view: a round thing cut by the frame is drawn as the arcs the photo shows,
