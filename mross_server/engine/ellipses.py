@@ -32,10 +32,10 @@ MIN_SUPPORTED = 0.6
 STRENGTH_FLOOR = 0.15
 # The ellipse must be round enough to read as a round thing, and its fit close to its lines.
 MIN_AXIS_RATIO = 0.3
+MAX_RMS_PX = 2.0
 # Its semi-major axis is at most this share of the view's long side. A larger oval is a plate or a
 # table filling the frame: closed, the coffee's saucer became a body, and blind viewers saw "a turtle".
 MAX_SIZE = 0.3
-MAX_RMS_PX = 2.0
 _ANGLE_BINS = 36
 # Below this expected turn (radians) a stretch of the ellipse is nearly straight and its arc may be too.
 _CURVED_SPAN = np.radians(30.0)
