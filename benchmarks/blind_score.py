@@ -48,7 +48,7 @@ RUBRIC = {
     "festival_stalls_night": Rubric(r"festival|stall|market|lantern|fair", r"street scene|lights", (r"stall|crowd|booth", r"drum")),
     "pagoda_trees_sky": Rubric(r"pagoda|temple|tower", r"building|roof", (r"roof|top|finial", r"tier|balcon|eave")),
     "garage_motorcycle": Rubric(r"motorcycle|motorbike|scooter", r"vehicle|bicycle|bike|machine", (r"engine|motor", r"headlight|lamp|light")),
-    "coffee": Rubric(r"\bcup\b|mug|coffee", r"bowl|pot|jar", (r"handle|spoon", r"rim|cup")),
+    "coffee": Rubric(r"\b(tea)?cup\b|mug|coffee", r"bowl|pot|jar", (r"handle|spoon", r"rim|cup")),
     "chelsea": Rubric(r"\bcat\b|kitten", r"animal|face", (r"eye", r"nose|mouth")),
     "astronaut": Rubric(r"astronaut", r"person|man|woman|child|people|portrait", (r"face|head", r"helmet")),
     "rocket": Rubric(r"rocket|launch", r"tower|pad", (r"rocket", r"tower")),
