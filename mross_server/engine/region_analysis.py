@@ -78,7 +78,7 @@ def analyse_regions(photo: Photo, rois: Sequence[RoiBox], analysis_size: int, he
         # Round outlines are closed in the whole photo's view only. In an ROI's zoomed view the round
         # things are details (a spoon's reflection, a logo, a bolt) that closed rings turn into eyes
         # and wheels: closing them there too, blind viewers named the coffee's cup 1 time in 6
-        # instead of 4 (offline-objective.md, blind check).
+        # instead of 5 (offline-objective.md, blind check).
         analysis = analyse_boundaries(boundaries, piece_length, min_length, close_round=roi is None)
         regions.append(Region(roi, box, view, analysis))
     return regions
