@@ -27,13 +27,22 @@ def test_budget_follows_edge_share():
         allocate_strokes([1, 1, 1], 2)
 
 
-@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=8), st.integers(1, 400), st.booleans())
-def test_round_budget_is_exact_and_the_whole_photo_keeps_its_share(edges, extra, whole_first):
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=8), st.integers(1, 400), st.booleans(), st.lists(st.integers(0, 60), min_size=8, max_size=8))
+def test_round_budget_is_exact_and_the_whole_photo_keeps_its_share(edges, extra, whole_first, capacities):
     total = len(edges) - 1 + extra
-    counts = split_budget(edges, total, whole_first)
-    assert sum(counts) == total and min(counts) >= 1
-    if whole_first and len(edges) > 1:
-        assert counts[0] >= min(round(WHOLE_SHARE * total), total - (len(edges) - 1))
+    for limits in (None, capacities[: len(edges)]):
+        counts = split_budget(edges, total, whole_first, limits)
+        assert sum(counts) == total and min(counts) >= 1
+        if whole_first and len(edges) > 1:
+            assert counts[0] >= min(round(WHOLE_SHARE * total), total - (len(edges) - 1))
+        if whole_first and limits is not None:
+            assert all(count <= max(limit, 1) for count, limit in zip(counts[1:], limits[1:])), "no ROI beyond its capacity"
+
+
+def test_an_roi_gets_no_more_strokes_than_its_capacity_and_the_whole_photo_keeps_the_rest():
+    assert split_budget([900, 800, 700], 48, whole_first=True, capacities=[200, 4, 40]) == [35, 4, 9]
+    assert split_budget([900, 800, 700], 48, whole_first=True, capacities=[200, 0, 40]) == [38, 1, 9], "an ROI keeps one stroke"
+    assert split_budget([900, 800, 700], 48, whole_first=False, capacities=[4, 4, 4]) == [18, 16, 14], "a continued sketch has no round to give to"
 
 
 def test_detailed_rois_do_not_starve_the_first_round():

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from skimage.morphology import skeletonize
 
-from mross_server.engine.boundaries import BoundaryMap, canny_boundaries, ridge_maxima, thin_lines
+from mross_server.engine.boundaries import BoundaryMap, canny_boundaries, hed_boundaries, hed_maps, ridge_maxima, thin_lines
 from mross_server.engine.contours import analyse_boundaries, fit_pieces, link_chains, net_turn
 from mross_server.engine.models.locations import hed_weights_path
-from mross_server.engine.region_analysis import analyse_regions, stub_length
+from mross_server.engine.region_analysis import ROI_THRESHOLD_SCALE, analyse_regions, stub_length
 from mross_server.engine.stroke_geometry import knotted
 from mross_server.io.photo import Photo, load_photo
 from mross_shared.messages import RoiBox
@@ -33,6 +33,13 @@ def test_suppression_thins_a_wide_ridge_to_one_pixel_and_hysteresis_keeps_it_who
     assert 0.8 * 2 * np.pi * 20 < lines.sum() < 1.3 * 2 * np.pi * 20
     ridge = ridge_maxima(strength)
     assert ridge[32, 51] and not ridge[32, 50] and not ridge[32, 49], "only the crest of the band, not its slope"
+
+
+def test_an_rois_lower_thresholds_keep_a_fainter_boundary_whole():
+    maps = np.stack([0.35 * ring(20.0)] * 6)  # HED's six maps, a faint ring in each
+    assert not hed_boundaries(maps).lines.any(), "too faint for the whole photo's thresholds"
+    kept = hed_boundaries(maps, ROI_THRESHOLD_SCALE).lines
+    assert 0.8 * 2 * np.pi * 20 < kept.sum() < 1.3 * 2 * np.pi * 20
 
 
 def test_chains_broken_at_a_gap_are_linked_when_they_continue_each_other():
@@ -97,8 +104,11 @@ def test_hed_analysis_of_a_real_photo_returns_long_pieces_on_the_cup_and_in_the_
     photo = load_photo(PHOTO)
     height, width = photo.shape[:2]
     handle = RoiBox(185, 190, 230, 145)
-    region, roi_region = analyse_regions(Photo.from_array(photo), [handle], 384, load_hed())
+    hed = load_hed()
+    region, roi_region = analyse_regions(Photo.from_array(photo), [handle], 384, hed)
     assert roi_region.roi == handle and roi_region.view.shape[1] == 384 and len(roi_region.analysis.pieces) >= 5
+    for analysed, threshold in ((region, 1.0), (roi_region, ROI_THRESHOLD_SCALE)):
+        assert np.array_equal(analysed.analysis.edges, hed_boundaries(hed_maps(hed, analysed.view), threshold).lines), "the ROI at its own thresholds"
     pieces = region.analysis.pieces
     assert len(pieces) >= 20
     scale = width / region.view.shape[1]

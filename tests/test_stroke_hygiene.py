@@ -127,6 +127,15 @@ def test_with_no_spare_left_a_doubled_stroke_takes_half_of_the_longest_line_in_i
     assert not find_issues(repaired, RULES).any.any() and find_joints(repaired).tolist() == [[2, 5]], "joined: end of 2, start of 1"
 
 
+def test_with_nothing_to_take_over_in_its_roi_a_doubled_roi_stroke_stays_in_its_roi():
+    """Half of the longest line elsewhere would pull an ROI's stroke out of its ROI (and, joined to it, stretch that line)."""
+    strokes = np.stack([line(0, 0, 14, 0), line(1, 2, 13, 2), line(0, 300, 200, 300)])  # 14: too short to split
+    roi = (-10.0, -10.0, 30.0, 10.0)  # holds the two short strokes; the only long line lies outside
+    repaired, changed = tidy_strokes(strokes, np.ones(3, dtype=bool), np.array([0, 1, 0]), [np.zeros((0, 4, 2))] * 2, [EVERYWHERE, roi], RULES)
+    assert find_issues(strokes, RULES).doubled[1], "the ROI's stroke doubles the first one"
+    assert not changed.any() and np.array_equal(repaired, strokes)
+
+
 def test_splitting_fills_a_budget_with_strokes_that_continue_one_another():
     strokes = fill_by_splitting(np.stack([line(0, 0, 80, 0), line(0, 30, 20, 30)]), 4, min_length=10.0)
     assert sorted(stroke_lengths(strokes).round(6).tolist()) == [20.0, 20.0, 20.0, 40.0]

@@ -88,10 +88,14 @@ def hed_maps(hed: HedEdges, rgb: np.ndarray) -> np.ndarray:
     return maps
 
 
-def hed_boundaries(maps: np.ndarray) -> BoundaryMap:
-    """Boundaries from HED maps [6, H, W] (see `hed_maps`, or a crop of them): mid-scale strength, thinned lines, subject salience."""
+def hed_boundaries(maps: np.ndarray, threshold_scale: float = 1.0) -> BoundaryMap:
+    """Boundaries from HED maps [6, H, W] (see `hed_maps`, or a crop of them): mid-scale strength, thinned lines, subject salience.
+
+    `threshold_scale` multiplies both hysteresis thresholds: below 1 keeps fainter lines.
+    """
     strength = maps[list(STRENGTH_MAPS)].mean(axis=0)
-    return BoundaryMap(strength, thin_lines(strength, HED_LOW, HED_HIGH), subject_salience(maps[COARSE_SIDE]))
+    lines = thin_lines(strength, HED_LOW * threshold_scale, HED_HIGH * threshold_scale)
+    return BoundaryMap(strength, lines, subject_salience(maps[COARSE_SIDE]))
 
 
 def thin_lines(strength: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -33,18 +33,22 @@ def allocate_strokes(edge_counts: list[int], total: int) -> list[int]:
     return [int(count) for count in counts]
 
 
-def split_budget(edge_counts: list[int], total: int, whole_first: bool) -> list[int]:
+def split_budget(edge_counts: list[int], total: int, whole_first: bool, capacities: list[int] | None = None) -> list[int]:
     """Strokes per round for regions whose boundary pixels are edge_counts, summing to `total` exactly.
 
     MROSS's split: each region's boundary pixels counted in its own zoomed view, so an ROI's share
     follows the detail it holds, not its area in the photo (which gave small ROIs 1-3 strokes).
     When the first region is the whole photo (`whole_first`), its round keeps at least WHOLE_SHARE
-    of the total and the ROIs split the rest by their counts.
+    of the total and the ROIs split the rest by their counts; an ROI then gets no more strokes than
+    its `capacities` entry (at least one), and what it cannot use stays with the whole photo.
     """
     counts = allocate_strokes(edge_counts, total)
     if not whole_first or len(counts) == 1:
         return counts
     floor = min(round(WHOLE_SHARE * total), total - (len(counts) - 1))
-    if counts[0] >= floor:
+    if counts[0] < floor:
+        counts = [floor, *allocate_strokes(edge_counts[1:], total - floor)]
+    if capacities is None:
         return counts
-    return [floor, *allocate_strokes(edge_counts[1:], total - floor)]
+    rois = [min(count, max(capacity, 1)) for count, capacity in zip(counts[1:], capacities[1:])]
+    return [total - sum(rois), *rois]

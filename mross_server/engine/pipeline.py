@@ -1,11 +1,12 @@
 """MROSS multi-round sketching: round 1 draws the whole scene, each later round adds detail in an ROI.
 
 The stroke budget N is split between rounds in proportion to each region's boundaries, counted
-in the region's own view, the whole photo's round keeping at least 60 % (exactly N in total, see
-`budget.py`). Every round appends its strokes, starting on the
-region's best distinct contour pieces (or, with CLIP, where CLIPasso starts them), and runs a
-fresh Adam over all strokes (or only the new ones with `freeze_previous`), keeping the best
-state; every few steps and at the end the strokes are tidied (no knots, doubles or stubs, see
+in the region's own view, the whole photo's round keeping at least 60 % and an ROI getting no more
+strokes than it has contour pieces (exactly N in total, see `budget.py`). Every round appends its
+strokes, starting on the region's best distinct contour pieces (or, with CLIP, where CLIPasso
+starts them), and runs a fresh Adam over its new strokes and the earlier ones near its region
+(only the new ones with `freeze_previous`); an ROI round's strokes stay in its ROI (see
+`roi_scope.py`). It keeps the best state; every few steps and at the end the strokes are tidied (no knots, doubles or stubs, see
 `hygiene.py`; a continued sketch's own strokes are left as the illustrator drew them). From each
 ROI round on, the objective adds a zoomed view: the sketch's ROI window rendered at full loss
 resolution against the photo's ROI crop.
@@ -47,6 +48,7 @@ from mross_server.engine.optimizer import LossScale, StepReport, optimize_stroke
 from mross_server.engine.presets import INIT_METHODS, Preset, Recipe, get_preset, job_recipe
 from mross_server.engine.region_analysis import Region, analyse_regions, stub_length
 from mross_server.engine.regions import clip_rois
+from mross_server.engine.roi_scope import near_box, stroke_bounds
 from mross_server.engine.seeds import StartArea, seed_streams, seeded_strokes
 from mross_server.engine.stroke_geometry import fill_by_splitting
 from mross_server.io.photo import Photo, check_photo_size, open_photo, photo_size, read_photo_bytes
@@ -170,7 +172,11 @@ class SketchEngine:
         analysed = analyse_regions(photo, rois, preset.analysis_size, self.hed)
         region_ids = range(0 if start is None else 1, len(analysed))
         regions = [analysed[i] for i in region_ids]
-        budget = split_budget([int(r.analysis.edges.sum()) for r in regions], params.strokes, whole_first=start is None)
+        # An ROI's strokes start on its contour pieces; more strokes than pieces would start as random
+        # walks crowded into the ROI (the house's window ROIs: 9 and 10 strokes for 4 and 8 pieces,
+        # drawn as tangles), so the whole photo keeps those.
+        capacities = [len(region.analysis.pieces) for region in regions]
+        budget = split_budget([int(r.analysis.edges.sum()) for r in regions], params.strokes, whole_first=start is None, capacities=capacities)
         rules = HygieneRules.for_width(stub_length(width, height) / canvas.scale, preset.canvas_half_width)
         spares = [region.pieces_on_canvas(canvas) for region in analysed]
         boxes = [canvas.to_canvas(region.box) for region in analysed]
@@ -208,8 +214,11 @@ class SketchEngine:
                 views.append(view(region, roi_weight))
             movable = torch.ones(points.shape[1], dtype=torch.bool, device=self.device)
             movable[: len(kept.frozen)] = ~kept.frozen
+            earlier = points.shape[1] - count
             if params.freeze_previous:
-                movable[: points.shape[1] - count] = False
+                movable[:earlier] = False
+            elif region.roi is not None:
+                movable[:earlier] &= near_box(points[0, :earlier], boxes[group], rules.stub_length)
             tidyable = movable.cpu().numpy() & (np.arange(len(groups)) >= len(kept.frozen))
             care = _RoundCare(points, movable, tidyable, groups, spares, boxes, rules)
             # What placement could only fill with random walks is moved before the first step.
@@ -372,7 +381,8 @@ def _method(recipe: Recipe, clip_loaded: bool) -> str:
 
 
 class _RoundCare:
-    """The optimizer's stroke care for one round: joined contours stay joined, defects are tidied (see StrokeCare).
+    """The optimizer's stroke care for one round: joined contours stay joined, ROI strokes stay in their
+    ROI (see roi_scope.py), defects are tidied (see StrokeCare).
 
     Best-of-K sketches differ once tidied, so each keeps its own joints.
     """
@@ -387,17 +397,24 @@ class _RoundCare:
         self.boxes = boxes
         self.rules = rules
         self.joints = self._joints(points)
+        low, high = stroke_bounds(groups, tidyable, boxes, rules.stub_length)
+        self.low = torch.tensor(low, dtype=points.dtype, device=points.device)
+        self.high = torch.tensor(high, dtype=points.dtype, device=points.device)
 
     def snap(self, points: Tensor) -> Tensor:
-        return torch.stack([snap_joints(points[k : k + 1], joints, self.movable)[0] for k, joints in enumerate(self.joints)])
+        joined = torch.stack([snap_joints(points[k : k + 1], joints, self.movable)[0] for k, joints in enumerate(self.joints)])
+        return torch.clamp(joined, self.low, self.high)
 
     def tidy(self, points: Tensor) -> tuple[Tensor, Tensor]:
         sketches = points.detach().cpu().double().numpy()
         repaired, changed = zip(*(tidy_strokes(sketch, self.tidyable, self.groups, self.spares, self.boxes, self.rules) for sketch in sketches))
-        result = torch.tensor(np.stack(repaired), dtype=points.dtype, device=points.device)
+        repaired_points = torch.tensor(np.stack(repaired), dtype=points.dtype, device=points.device)
+        # An ROI stroke given half of a line that leaves the ROI is held in it like the rest.
+        result = torch.clamp(repaired_points, self.low, self.high)
+        moved = torch.tensor(np.stack(changed), device=points.device) | (result != repaired_points).any(dim=(2, 3))
         # A moved stroke leaves its joints; one placed where a contour continues joins it.
         self.joints = self._joints(result)
-        return result, torch.tensor(np.stack(changed), device=points.device)
+        return result, moved
 
     def _joints(self, points: Tensor) -> list[Tensor]:
         return [torch.from_numpy(find_joints(sketch)).to(points.device) for sketch in points.detach().cpu().double().numpy()]
