@@ -61,3 +61,11 @@ def test_each_roi_round_draws_in_its_roi_and_leaves_the_rest_of_the_sketch_as_it
         away = (high[:, 0] < x0 - margin) | (low[:, 0] > x1 + margin) | (high[:, 1] < y0 - margin) | (low[:, 1] > y1 + margin)
         assert away.sum() >= 3, "the test needs earlier strokes away from the ROI"
         assert np.array_equal(current.points[: len(before)][away], before[away])
+
+
+def test_an_roi_gets_no_more_strokes_than_it_has_contour_pieces_and_the_whole_photo_keeps_the_rest(engine):
+    # The table's corner: two pieces of wood grain; by its edge pixels alone it would get 69 of 200 strokes.
+    corner = RoiBox(0, 300, 80, 80)
+    result = engine.sketch(PHOTO, [corner], SketchParams(strokes=200, preset="test", iterations=1))
+    added = [len(r.added) for r in result.rounds]
+    assert sum(added) == 200 and 1 <= added[1] <= 2
