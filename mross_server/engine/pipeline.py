@@ -6,10 +6,10 @@ strokes than it has contour pieces (exactly N in total, see `budget.py`). Every 
 strokes, starting on the region's best distinct contour pieces (or, with CLIP, where CLIPasso
 starts them), and runs a fresh Adam over its new strokes and the earlier ones near its region
 (only the new ones with `freeze_previous`); an ROI round's strokes stay in its ROI (see
-`roi_scope.py`). It keeps the best state; every few steps and at the end the strokes are tidied (no knots, doubles or stubs, see
-`hygiene.py`; a continued sketch's own strokes are left as the illustrator drew them). From each
-ROI round on, the objective adds a zoomed view: the sketch's ROI window rendered at full loss
-resolution against the photo's ROI crop.
+`roi_scope.py`). It keeps the best state; every few steps and at the end the strokes are tidied
+(no knots, doubles or stubs, see `hygiene.py`; a continued sketch's own strokes are left as the
+illustrator drew them). From each ROI round on, the objective adds a zoomed view: the sketch's
+ROI window rendered at full loss resolution against the photo's ROI crop.
 With the CLIP term every view is rendered at CLIP's input size (a squashed view of a non-square
 window, as CLIPasso squashes its photos), so nothing is resampled before CLIP. Best-of-K seeds
 each draw their own start strokes and augmentations. A continued sketch starts from given strokes
