@@ -191,8 +191,7 @@ def _evident(ellipse: Ellipse, samples: np.ndarray, nearby_strength: np.ndarray,
     if not (b >= min_size and b >= MIN_AXIS_RATIO * a and a <= MAX_SIZE * max(width, height)):
         return False
     outline = ellipse.points()
-    # Wholly inside the view: a round thing cut by the frame is drawn as the arcs the photo shows,
-    # and an ROI round's strokes stay in its ROI.
+    # Wholly inside the view: a round thing cut by the frame is drawn as the arcs the photo shows.
     if not ((outline >= 0).all() and (outline[:, 0] <= width - 1).all() and (outline[:, 1] <= height - 1).all()):
         return False
     if np.sqrt(np.mean(ellipse.distance(samples) ** 2)) > MAX_RMS_PX:
