@@ -19,7 +19,12 @@ Writes a contact sheet per photo (rows old/new; photo with ROIs | round 1 | roun
 --sheets, and with --blind the final sketches alone under neutral names plus a private key.json.
 Last line: one JSON object.
 
-    python benchmarks/scene_quality.py --old CHECKOUT [--photos a,b] [--sheets docs/quality] [--blind DIR]
+With --crop PX every photo loses PX pixels off its left and top edges (its ROIs move with it): the
+same scenes from slightly different inputs. Blind reads of one sketch per photo change more under a
+3 px crop than between any two engines compared so far (docs/offline-objective.md, fifth series),
+so compare engines over several crops, each in its own --out.
+
+    python benchmarks/scene_quality.py --old CHECKOUT [--photos a,b] [--sheets docs/quality] [--blind DIR] [--crop PX --out DIR]
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from mross_server.engine.models.hed_h5 import load_hed  # noqa: E402
 from mross_server.io.preview import rasterize_layers  # noqa: E402
 from mross_server.io.svg import round_layers  # noqa: E402
 from mross_server.job import RoundResult, SketchResult  # noqa: E402
+from mross_shared.messages import RoiBox  # noqa: E402
 
 STROKES = 48
 PRESET = "fast"
@@ -65,6 +71,16 @@ def run_engine(checkout: Path, scenes: list[Scene], photos: dict[str, Path], out
     spec.write_text(json.dumps({"strokes": STROKES, "preset": PRESET, "jobs": jobs}))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), str(checkout / "shared")])}
     subprocess.run([sys.executable, str(Path(__file__).with_name("run_sketches.py")), str(spec)], env=env, check=True)
+
+
+def cropped(scene: Scene, photo: np.ndarray, margin: int) -> tuple[Scene, np.ndarray]:
+    """The photo without `margin` pixels on its left and top edges, and the scene with its ROIs moved
+    the same way (cut at the new edges)."""
+    rois = []
+    for roi in scene.rois:
+        x, y = max(roi.x - margin, 0), max(roi.y - margin, 0)
+        rois.append(RoiBox(x, y, roi.x + roi.width - margin - x, roi.y + roi.height - margin - y))
+    return replace(scene, rois=tuple(rois)), photo[margin:, margin:]
 
 
 def load_result(path: Path, scene: Scene) -> tuple[SketchResult, dict[str, Any]]:
@@ -124,14 +140,19 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep sketches already in --out instead of redrawing them")
     parser.add_argument("--sketch-only", action="store_true", help="draw the sketches (see --variants) and stop before scoring")
     parser.add_argument("--variants", default="old,new", help="which engines draw in this run (the others' sketches must be in --out)")
+    parser.add_argument("--crop", type=int, default=0, metavar="PX", help="cut PX pixels off every photo's left and top edges (use its own --out)")
     args = parser.parse_args()
-    scenes = [s for s in CLUTTERED + SCENES if not args.photos or s.name in args.photos.split(",")]
     photo_dir = args.out / "photos"
     photo_dir.mkdir(parents=True, exist_ok=True)
     photos = {}
-    for scene in scenes:
+    scenes = []
+    for scene in CLUTTERED + SCENES:
+        if args.photos and scene.name not in args.photos.split(","):
+            continue
+        scene, photo = cropped(scene, scene.load(), args.crop)
+        scenes.append(scene)
         photos[scene.name] = photo_dir / f"{scene.name}.npy"
-        np.save(photos[scene.name], scene.load())
+        np.save(photos[scene.name], photo)
     variants = {"old": args.old.resolve(), "new": ROOT}
     for variant, checkout in variants.items():
         if variant in args.variants.split(","):
