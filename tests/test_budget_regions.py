@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mross_server.engine.budget import WHOLE_SHARE, allocate_strokes, split_budget
+from mross_server.engine.budget import ROOM_SPACING, WHOLE_SHARE, allocate_strokes, roi_room, split_budget
 from mross_server.engine.regions import clip_rois
 from mross_server.job import SketchInputError
 from mross_shared.messages import RoiBox
@@ -43,6 +43,13 @@ def test_an_roi_gets_no_more_strokes_than_its_capacity_and_the_whole_photo_keeps
     assert split_budget([900, 800, 700], 48, whole_first=True, capacities=[200, 4, 40]) == [35, 4, 9]
     assert split_budget([900, 800, 700], 48, whole_first=True, capacities=[200, 0, 40]) == [38, 1, 9], "an ROI keeps one stroke"
     assert split_budget([900, 800, 700], 48, whole_first=False, capacities=[4, 4, 4]) == [18, 16, 14], "a continued sketch has no round to give to"
+
+
+def test_an_roi_holds_one_stroke_per_room_spacing_line_widths_of_its_short_side():
+    line = 2 * 0.5
+    assert roi_room((0.0, 0.0, 40.0, 4 * ROOM_SPACING * line), 0.5) == 4, "the short side counts"
+    assert roi_room((10.0, 10.0, 10.0 + 2.6 * ROOM_SPACING * line, 90.0), 0.5) == 3
+    assert roi_room((0.0, 0.0, 0.1, 50.0), 0.5) == 1, "every ROI keeps one stroke"
 
 
 def test_detailed_rois_do_not_starve_the_first_round():

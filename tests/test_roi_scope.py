@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from mross_server.engine.budget import roi_room
+from mross_server.engine.canvas import Canvas
 from mross_server.engine.pipeline import SketchEngine
+from mross_server.engine.presets import get_preset
 from mross_server.engine.region_analysis import stub_length
 from mross_server.engine.roi_scope import near_box, stroke_bounds
 from mross_server.job import SketchParams
@@ -69,3 +72,15 @@ def test_an_roi_gets_no_more_strokes_than_it_has_contour_pieces_and_the_whole_ph
     result = engine.sketch(PHOTO, [corner], SketchParams(strokes=200, preset="test", iterations=1))
     added = [len(r.added) for r in result.rounds]
     assert sum(added) == 200 and 1 <= added[1] <= 2
+
+
+def test_a_small_roi_gets_no_more_strokes_than_fit_at_the_line_width(engine):
+    # A 120 px square over the cup's rim: 13 contour pieces in a box about five line widths across at
+    # the test preset's width; more strokes there would cross one another.
+    rim = RoiBox(180, 60, 120, 120)
+    result = engine.sketch(PHOTO, [rim], SketchParams(strokes=48, preset="test", iterations=1))
+    preset = get_preset("test")
+    canvas = Canvas(result.width, result.height, preset.resolution)
+    room = roi_room(canvas.to_canvas(rim.box), preset.canvas_half_width)
+    added = [len(r.added) for r in result.rounds]
+    assert room == 5 and added == [48 - room, room]

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from mross_server.engine.canvas import Box
+
 # The least share of N the whole photo's round keeps. Split by edges alone, two detailed ROIs took
 # half of N or more and round 1 drew a cluttered scene with ~22 strokes: fragments of the subject,
 # no whole outline (scene_quality.py). Round 1 is what makes the sketch read as the scene.
 WHOLE_SHARE = 0.6
+
+# Every stroke is drawn at the sketch's one line width, so a small ROI holds only a few before they
+# cross and crowd: the street's 62 x 100 px window got 13 strokes of an 11 px line (it had that many
+# contour pieces) and drew them as a knot, the first thing blind viewers pointed at. An ROI gets at
+# most one stroke per ROOM_SPACING line widths of its short side.
+ROOM_SPACING = 3.0
 
 
 def allocate_strokes(edge_counts: list[int], total: int) -> list[int]:
@@ -31,6 +39,15 @@ def allocate_strokes(edge_counts: list[int], total: int) -> list[int]:
     while counts.sum() < total:
         counts[int((quota - counts).argmax())] += 1
     return [int(count) for count in counts]
+
+
+def roi_room(box: Box, half_width: float) -> int:
+    """How many strokes of half-width `half_width` the box (same units) holds without crowding.
+
+    One per ROOM_SPACING line widths (2 x half_width) of the box's short side, at least one.
+    """
+    short_side = min(box[2] - box[0], box[3] - box[1])
+    return max(1, round(short_side / (ROOM_SPACING * 2 * half_width)))
 
 
 def split_budget(edge_counts: list[int], total: int, whole_first: bool, capacities: list[int] | None = None) -> list[int]:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mross_server.engine.budget import split_budget
+from mross_server.engine.budget import roi_room, split_budget
 from mross_server.engine.canvas import Box, Canvas, to_tensor, view_size, working_scale
 from mross_server.engine.cost import check_job_cost
 from mross_server.engine.eta import JobClock, RoundPlan
@@ -172,14 +172,18 @@ class SketchEngine:
         analysed = analyse_regions(photo, rois, preset.analysis_size, self.hed)
         region_ids = range(0 if start is None else 1, len(analysed))
         regions = [analysed[i] for i in region_ids]
+        boxes = [canvas.to_canvas(region.box) for region in analysed]
         # An ROI's strokes start on its contour pieces; more strokes than pieces would start as random
         # walks crowded into the ROI (the house's window ROIs: 9 and 10 strokes for 4 and 8 pieces,
-        # drawn as tangles), so the whole photo keeps those.
-        capacities = [len(region.analysis.pieces) for region in regions]
+        # drawn as tangles), and more than its room at the line width cross one another, so the whole
+        # photo keeps those.
+        capacities = [
+            len(region.analysis.pieces) if region.roi is None else min(len(region.analysis.pieces), roi_room(boxes[i], preset.canvas_half_width))
+            for i, region in zip(region_ids, regions)
+        ]
         budget = split_budget([int(r.analysis.edges.sum()) for r in regions], params.strokes, whole_first=start is None, capacities=capacities)
         rules = HygieneRules.for_width(stub_length(width, height) / canvas.scale, preset.canvas_half_width)
         spares = [region.pieces_on_canvas(canvas) for region in analysed]
-        boxes = [canvas.to_canvas(region.box) for region in analysed]
 
         streams = seed_streams(params.seed, recipe.sketches)
         generator = torch.Generator(self.device).manual_seed(params.seed)
