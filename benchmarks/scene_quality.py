@@ -20,9 +20,9 @@ Writes a contact sheet per photo (rows old/new; photo with ROIs | round 1 | roun
 Last line: one JSON object.
 
 With --crop PX every photo loses PX pixels off its left and top edges (its ROIs move with it): the
-same scenes from slightly different inputs. Blind reads of one sketch per photo change more under a
-3 px crop than between any two engines compared so far (docs/offline-objective.md, fifth series),
-so compare engines over several crops, each in its own --out.
+same scenes from slightly different inputs. Blind reads of one sketch per photo change as much under
+a 3 px crop as between the engines compared so far (docs/offline-objective.md, fifth series), so
+compare engines over several crops, each in its own --out.
 
     python benchmarks/scene_quality.py --old CHECKOUT [--photos a,b] [--sheets docs/quality] [--blind DIR] [--crop PX --out DIR]
 """
