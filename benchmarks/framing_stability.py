@@ -2,9 +2,10 @@
 
 Blind viewers of one sketch per photo named half as many subjects in main's sketches (before the ROI
 room cap) when every photo lost 3 px off its left and top edges (docs/offline-objective.md, fifth
-series): an engine whose strokes move with such a crop is judged on luck. This compares one engine's sketches of the photos as they are (A) with its
-sketches of the cropped photos (B, from `scene_quality.py --crop PX --out DIR`), per photo and round:
-line F1 (3 px) between their strokes' centre lines, B moved back by the crop. 1.0 is the same drawing.
+series): an engine whose strokes move with such a crop is judged on luck. This compares one engine's
+sketches of the photos as they are (A) with its sketches of the cropped photos (B, from
+`scene_quality.py --crop PX --out DIR`), per photo and round: line F1 (3 px) between their strokes'
+centre lines, B moved back by the crop. 1.0 is the same drawing.
 Last line: one JSON object.
 
     python benchmarks/framing_stability.py A_DIR B_DIR --crop PX
