@@ -1,8 +1,9 @@
 """Scene quality on cluttered real photos, old default against new, per photo and per round (issue 10).
 
-Both engines sketch every photo (48 strokes, `fast`, two ROIs, CPU) through `run_sketches.py`, each
-from its own checkout (`--old`: e.g. `git worktree add /tmp/mross-old <main commit>`; the new one
-is this checkout), so one run compares them with the same jobs and the same scoring:
+Both engines sketch every photo (48 strokes, `fast` unless `--preset`, two ROIs, CPU) through
+`run_sketches.py`, each from its own checkout (`--old`: e.g. `git worktree add /tmp/mross-old <main
+commit>`; the new one is this checkout), so one run compares them with the same jobs and the same
+scoring:
 
 - boundary F1 (3 px) of the strokes' centre lines against a human-like boundary map: HED (trained
   on BSDS500's human drawings) at the photo's own size and half size, thinned, p >= 0.5, every
@@ -53,12 +54,11 @@ from mross_server.job import RoundResult, SketchResult  # noqa: E402
 from mross_shared.messages import RoiBox  # noqa: E402
 
 STROKES = 48
-PRESET = "fast"
 BLIND_LONG_SIDE = 800
 
 
-def run_engine(checkout: Path, scenes: list[Scene], photos: dict[str, Path], out: Path, reuse: bool) -> None:
-    """Sketch every scene with the engine of `checkout`, one warm process, results as out/<scene>.npz."""
+def run_engine(checkout: Path, scenes: list[Scene], photos: dict[str, Path], out: Path, reuse: bool, preset: str) -> None:
+    """Sketch every scene with the engine of `checkout` and `preset`, one warm process, results as out/<scene>.npz."""
     out.mkdir(parents=True, exist_ok=True)
     jobs = [
         {"photo": str(photos[s.name]), "rois": [[r.x, r.y, r.width, r.height] for r in s.rois], "out": str(out / f"{s.name}.npz")}
@@ -68,7 +68,7 @@ def run_engine(checkout: Path, scenes: list[Scene], photos: dict[str, Path], out
     if not jobs:
         return
     spec = out / "jobs.json"
-    spec.write_text(json.dumps({"strokes": STROKES, "preset": PRESET, "jobs": jobs}))
+    spec.write_text(json.dumps({"strokes": STROKES, "preset": preset, "jobs": jobs}))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), str(checkout / "shared")])}
     subprocess.run([sys.executable, str(Path(__file__).with_name("run_sketches.py")), str(spec)], env=env, check=True)
 
@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--sketch-only", action="store_true", help="draw the sketches (see --variants) and stop before scoring")
     parser.add_argument("--variants", default="old,new", help="which engines draw in this run (the others' sketches must be in --out)")
     parser.add_argument("--crop", type=int, default=0, metavar="PX", help="cut PX pixels off every photo's left and top edges (use its own --out)")
+    parser.add_argument("--preset", default="fast", help="the engines' preset (use its own --out)")
     args = parser.parse_args()
     photo_dir = args.out / "photos"
     photo_dir.mkdir(parents=True, exist_ok=True)
@@ -156,12 +157,12 @@ def main() -> None:
     variants = {"old": args.old.resolve(), "new": ROOT}
     for variant, checkout in variants.items():
         if variant in args.variants.split(","):
-            run_engine(checkout, scenes, photos, args.out / variant, args.reuse)
+            run_engine(checkout, scenes, photos, args.out / variant, args.reuse, args.preset)
     if args.sketch_only:
         return
 
     hed = load_hed()
-    report: dict[str, Any] = {"strokes": STROKES, "preset": PRESET, "boundary_map": "HED x1+x0.5, NMS, p>=0.5", "photos": {}}
+    report: dict[str, Any] = {"strokes": STROKES, "preset": args.preset, "boundary_map": "HED x1+x0.5, NMS, p>=0.5", "photos": {}}
     results: dict[str, dict[str, SketchResult]] = {variant: {} for variant in variants}
     header = ("photo", "var", "rnd", "bF1", "cF1", "ROI1", "ROI2", "knots", "double", "stubs", "medlen", "s", "load")
     print(f"{header[0]:24} {header[1]:3} " + " ".join(f"{h:>5}" for h in header[2:]))
