@@ -85,7 +85,7 @@ def analyse_regions(photo: Photo, rois: Sequence[RoiBox], analysis_size: int, he
         boundaries = hed_boundaries(hed_maps(hed, view), threshold_scale) if hed is not None else canny_boundaries(view)
         view_per_photo = view.shape[1] / (box[2] - box[0])
         min_length = stub_length(width, height) * view_per_photo
-        # In a small ROI that share of the view can be shorter than a stub: pieces then stay twice a stub long.
+        # In a small ROI that share of the view can be shorter than two stubs: pieces then stay two stubs long.
         piece_length = max(PIECE_FRACTION * analysis_size, 2 * min_length)
         # Round outlines are closed in the whole photo's view only. In an ROI's zoomed view the round
         # things are details (a spoon's reflection, a logo, a bolt) that closed rings turn into eyes
